@@ -1,0 +1,2 @@
+DROP TABLE qq_links;
+DROP TABLE users;

@@ -1,0 +1,463 @@
+//! Settings: read once from the environment (and `.env`), validated into a
+//! typed [`Config`] that is passed by value to [`crate::startup::Application`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// Shortest `SECRET_KEY` accepted: every signing key is derived from it, so it
+/// must carry at least 256 bits even when typed as hex.
+pub const MIN_SECRET_KEY_LEN: usize = 64;
+
+/// The longest QQ time-out the contract allows for one login's calls.
+const MAX_QQ_TIMEOUT_MS: u64 = 10_000;
+
+/// Every setting, as `qqlogin --help` lists it. Each is read from the
+/// environment variable of the same name; a command-line flag wins.
+#[derive(Parser, Debug)]
+#[command(
+    name = "qqlogin",
+    version,
+    about = "QQ登录 (QQ Connect) for your website."
+)]
+pub struct Settings {
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "QQLOGIN_LISTEN",
+        value_name = "QQLOGIN_LISTEN",
+        default_value = "127.0.0.1:8000"
+    )]
+    pub listen: SocketAddr,
+
+    /// `sqlite://PATH` or `postgres://…` / `postgresql://…`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        default_value = "sqlite://qqlogin.db",
+        value_parser = DatabaseUrl::parse,
+        hide_env_values = true
+    )]
+    pub database_url: DatabaseUrl,
+
+    /// Connections kept in the database pool.
+    #[arg(long, env = "QQLOGIN_DB_POOL_SIZE", value_name = "QQLOGIN_DB_POOL_SIZE", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
+
+    /// How long a request waits for a free database connection, in milliseconds.
+    #[arg(long, env = "QQLOGIN_DB_TIMEOUT_MS", value_name = "QQLOGIN_DB_TIMEOUT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub db_timeout_ms: u64,
+
+    /// The app id from QQ Connect (QQ互联). Unset: development mode with the built-in stand-in QQ.
+    #[arg(long, env = "QQ_APP_ID", value_name = "QQ_APP_ID")]
+    pub qq_app_id: Option<String>,
+
+    /// The app key (client secret) from QQ Connect. Never logged.
+    #[arg(
+        long,
+        env = "QQ_APP_KEY",
+        value_name = "QQ_APP_KEY",
+        hide_env_values = true
+    )]
+    pub qq_app_key: Option<SecretString>,
+
+    /// Exactly the callback URL registered at QQ; its path is where the callback is served.
+    #[arg(
+        long,
+        env = "QQ_REDIRECT_URI",
+        value_name = "QQ_REDIRECT_URI",
+        default_value = "http://127.0.0.1:8000/oauth/qq/callback",
+        value_parser = parse_http_url
+    )]
+    pub qq_redirect_uri: Url,
+
+    /// Base URL of QQ's endpoints (a stand-in for tests and staging).
+    #[arg(long, env = "QQ_GRAPH_URL", value_name = "QQ_GRAPH_URL", default_value = "https://graph.qq.com",
+          value_parser = parse_http_url)]
+    pub qq_graph_url: Url,
+
+    /// Total time allowed for QQ's answers during one login, in milliseconds (at most 10000).
+    #[arg(long, env = "QQ_TIMEOUT_MS", value_name = "QQ_TIMEOUT_MS", default_value_t = MAX_QQ_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(100..=MAX_QQ_TIMEOUT_MS))]
+    pub qq_timeout_ms: u64,
+
+    /// At least 64 characters; signs cookies and tokens. Required when QQ_APP_ID is set.
+    #[arg(
+        long,
+        env = "SECRET_KEY",
+        value_name = "SECRET_KEY",
+        hide_env_values = true
+    )]
+    pub secret_key: Option<SecretString>,
+
+    /// Lifetime of the login JWTs the JSON API hands out, in seconds.
+    #[arg(long, env = "QQLOGIN_JWT_TTL", value_name = "QQLOGIN_JWT_TTL", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
+    pub jwt_ttl: u64,
+
+    /// Origins allowed to call the JSON API from a browser, comma-separated (none by default).
+    #[arg(long, env = "QQLOGIN_CORS_ORIGINS", value_name = "QQLOGIN_CORS_ORIGINS", default_value = "",
+          value_parser = parse_origins)]
+    pub cors_origins: Origins,
+
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "QQLOGIN_WORKERS", value_name = "QQLOGIN_WORKERS",
+          value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub workers: Option<u16>,
+}
+
+/// A validated setting error, printed as one line before exiting with code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct SettingError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+fn setting_error(setting: &'static str, reason: impl Into<String>) -> SettingError {
+    SettingError {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+/// Where the database lives; the scheme picks the backend.
+#[derive(Clone)]
+pub enum DatabaseUrl {
+    Sqlite { path: String },
+    Postgres { url: SecretString },
+}
+
+impl DatabaseUrl {
+    /// Accepts `sqlite://PATH` (also `sqlite:PATH`) and `postgres://` / `postgresql://` URLs.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, e.g. sqlite://qqlogin.db".into());
+            }
+            return Ok(Self::Sqlite {
+                path: path.to_owned(),
+            });
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres {
+                url: SecretString::from(raw.to_owned()),
+            });
+        }
+        Err("must start with sqlite://, postgres:// or postgresql://".into())
+    }
+
+    /// A description safe to log: never the PostgreSQL URL, which may carry a password.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite { path } => format!("SQLite file {path}"),
+            Self::Postgres { .. } => "PostgreSQL".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// Origins allowed by CORS, each exactly `scheme://host[:port]`.
+#[derive(Clone, Debug, Default)]
+pub struct Origins(pub Vec<String>);
+
+fn parse_origins(raw: &str) -> Result<Origins, String> {
+    let mut origins = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let url = Url::parse(item).map_err(|e| format!("{item:?} is not an origin: {e}"))?;
+        let origin = url.origin();
+        if !origin.is_tuple() || !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("{item:?} is not an http(s) origin"));
+        }
+        origins.push(origin.ascii_serialization());
+    }
+    Ok(Origins(origins))
+}
+
+fn parse_http_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("must be an http:// or https:// URL".into());
+    }
+    Ok(url)
+}
+
+/// How the service reaches QQ.
+#[derive(Debug, Clone)]
+pub enum QqMode {
+    /// The real QQ Connect (or a stand-in at `graph_url`, for staging and tests).
+    Real {
+        app_id: String,
+        app_key: SecretString,
+        graph_url: Url,
+    },
+    /// Development mode: the built-in stand-in provider mounted at `/dev/qq/`.
+    DevStandIn,
+}
+
+/// The validated configuration the application is built from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: DatabaseUrl,
+    pub db_pool_size: u32,
+    pub db_timeout: Duration,
+    pub qq: QqMode,
+    pub redirect_uri: Url,
+    pub qq_timeout: Duration,
+    pub secret_key: SecretString,
+    /// True when the secret was generated for this process (development mode only).
+    pub secret_is_ephemeral: bool,
+    pub jwt_ttl: Duration,
+    pub cors_origins: Origins,
+    pub workers: Option<usize>,
+}
+
+impl Config {
+    /// Reads `.env` (real environment variables win) and the process's settings.
+    /// `Err` carries clap's own error for `--help`/`--version` and syntax errors.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is the normal case; a malformed one is a bad setting.
+        if let Err(e) = dotenvy::dotenv()
+            && !e.not_found()
+        {
+            return Err(ConfigError::Invalid(setting_error(".env", e.to_string())));
+        }
+        let settings = Settings::try_parse().map_err(ConfigError::Clap)?;
+        settings.validate().map_err(ConfigError::Invalid)
+    }
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug)]
+pub enum ConfigError {
+    Clap(clap::Error),
+    Invalid(SettingError),
+}
+
+impl ConfigError {
+    /// Prints the error and exits: 0 for `--help`/`--version`, 2 for a bad setting
+    /// (one line that names the setting, never its value: it may be a secret).
+    pub fn exit(self) -> ! {
+        match self {
+            Self::Clap(e) if !e.use_stderr() => e.exit(),
+            Self::Clap(e) => {
+                eprintln!("qqlogin: {}", one_line_clap_error(&e));
+                std::process::exit(2)
+            }
+            Self::Invalid(e) => {
+                eprintln!("qqlogin: {e}");
+                std::process::exit(2)
+            }
+        }
+    }
+}
+
+fn one_line_clap_error(e: &clap::Error) -> String {
+    use clap::error::ContextKind;
+    let setting = e
+        .get(ContextKind::InvalidArg)
+        .map(|arg| arg.to_string())
+        .and_then(|arg| {
+            arg.split('<')
+                .nth(1)
+                .map(|s| s.trim_end_matches('>').to_owned())
+        })
+        .unwrap_or_else(|| "settings".to_owned());
+    let reason = std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| e.kind().to_string());
+    format!("{setting}: {reason}")
+}
+
+impl Settings {
+    /// Cross-setting checks clap cannot express.
+    pub fn validate(self) -> Result<Config, SettingError> {
+        if let Some(key) = &self.secret_key
+            && key.expose_secret().chars().count() < MIN_SECRET_KEY_LEN
+        {
+            return Err(setting_error(
+                "SECRET_KEY",
+                format!("must be at least {MIN_SECRET_KEY_LEN} characters"),
+            ));
+        }
+        let qq = match (self.qq_app_id, self.qq_app_key) {
+            (None, _) => QqMode::DevStandIn,
+            (Some(id), _)
+                if id.trim().is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                return Err(setting_error(
+                    "QQ_APP_ID",
+                    "must be the numeric app id from QQ Connect",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(setting_error(
+                    "QQ_APP_KEY",
+                    "is required when QQ_APP_ID is set",
+                ));
+            }
+            (Some(app_id), Some(app_key)) => QqMode::Real {
+                app_id,
+                app_key,
+                graph_url: self.qq_graph_url,
+            },
+        };
+        let (secret_key, secret_is_ephemeral) = match (self.secret_key, &qq) {
+            (Some(key), _) => (key, false),
+            (None, QqMode::DevStandIn) => (random_secret(), true),
+            (None, QqMode::Real { .. }) => {
+                return Err(setting_error(
+                    "SECRET_KEY",
+                    format!(
+                        "is required (at least {MIN_SECRET_KEY_LEN} characters) when QQ_APP_ID is set"
+                    ),
+                ));
+            }
+        };
+        if self.qq_redirect_uri.query().is_some() || self.qq_redirect_uri.fragment().is_some() {
+            return Err(setting_error(
+                "QQ_REDIRECT_URI",
+                "must not carry a query or fragment",
+            ));
+        }
+        Ok(Config {
+            listen: self.listen,
+            database: self.database_url,
+            db_pool_size: self.db_pool_size,
+            db_timeout: Duration::from_millis(self.db_timeout_ms),
+            qq,
+            redirect_uri: self.qq_redirect_uri,
+            qq_timeout: Duration::from_millis(self.qq_timeout_ms),
+            secret_key,
+            secret_is_ephemeral,
+            jwt_ttl: Duration::from_secs(self.jwt_ttl),
+            cors_origins: self.cors_origins,
+            workers: self.workers.map(usize::from),
+        })
+    }
+}
+
+fn random_secret() -> SecretString {
+    use rand::distr::{Alphanumeric, SampleString};
+    SecretString::from(Alphanumeric.sample_string(&mut rand::rng(), 96))
+}
+
+impl Config {
+    /// A configuration for tests and embedding: every default, development mode.
+    pub fn defaults() -> Result<Self, SettingError> {
+        Settings::try_parse_from(["qqlogin"])
+            .map_err(|e| setting_error("settings", e.kind().to_string()))?
+            .validate()
+    }
+
+    /// Whether cookies must carry `Secure`: the site is served over https.
+    pub fn is_https(&self) -> bool {
+        self.redirect_uri.scheme() == "https"
+    }
+
+    pub fn is_dev_mode(&self) -> bool {
+        matches!(self.qq, QqMode::DevStandIn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let mut argv = vec!["qqlogin"];
+        argv.extend_from_slice(args);
+        Settings::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .validate()
+            .map_err(|e| e.to_string())
+    }
+
+    const KEY: &str = "0123456789012345678901234567890123456789012345678901234567890123";
+
+    #[test]
+    fn no_settings_means_development_mode_with_an_ephemeral_secret() {
+        let config = parse(&[]).unwrap();
+        assert!(config.is_dev_mode());
+        assert!(config.secret_is_ephemeral);
+        assert!(config.secret_key.expose_secret().len() >= MIN_SECRET_KEY_LEN);
+        assert!(
+            matches!(config.database, DatabaseUrl::Sqlite { ref path } if path == "qqlogin.db")
+        );
+    }
+
+    #[test]
+    fn an_app_id_without_a_secret_key_is_refused() {
+        let err = parse(&["--qq-app-id", "101", "--qq-app-key", "k"]).unwrap_err();
+        assert!(err.starts_with("SECRET_KEY:"), "{err}");
+    }
+
+    #[test]
+    fn a_short_secret_key_is_refused_even_in_development_mode() {
+        let err = parse(&["--secret-key", "short"]).unwrap_err();
+        assert!(err.starts_with("SECRET_KEY:"), "{err}");
+    }
+
+    #[test]
+    fn an_app_id_needs_its_key() {
+        let err = parse(&["--qq-app-id", "101", "--secret-key", KEY]).unwrap_err();
+        assert!(err.starts_with("QQ_APP_KEY:"), "{err}");
+    }
+
+    #[test]
+    fn real_mode_with_all_settings() {
+        let config = parse(&[
+            "--qq-app-id",
+            "101",
+            "--qq-app-key",
+            "k",
+            "--secret-key",
+            KEY,
+        ])
+        .unwrap();
+        assert!(!config.is_dev_mode());
+        assert!(!config.secret_is_ephemeral);
+    }
+
+    #[test]
+    fn database_urls_choose_the_backend() {
+        assert!(
+            matches!(DatabaseUrl::parse("sqlite:///tmp/x.db"), Ok(DatabaseUrl::Sqlite { path }) if path == "/tmp/x.db")
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db"),
+            Ok(DatabaseUrl::Postgres { .. })
+        ));
+        assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_normalised() {
+        let config = parse(&[
+            "--cors-origins",
+            "http://www.meiduo.site:8080/, https://a.example",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.cors_origins.0,
+            vec!["http://www.meiduo.site:8080", "https://a.example"]
+        );
+        assert!(parse(&["--cors-origins", "ftp://x"]).is_err());
+    }
+}

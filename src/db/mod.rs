@@ -1,0 +1,180 @@
+//! Storage: one connection type for SQLite and PostgreSQL, an r2d2 pool, and
+//! the one door ([`Db::run`]) through which async code reaches them.
+//!
+//! Queries are plain synchronous functions in the submodules; they take a
+//! `&mut DbConn` and know nothing of actix.
+
+pub mod qq_link;
+pub mod schema;
+pub mod session;
+pub mod user;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::R2D2Connection;
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use secrecy::ExposeSecret;
+
+use crate::config::DatabaseUrl;
+
+/// A connection to either backend; diesel dispatches every query on the variant.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgresql");
+
+/// A failure of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had in time: the database is down or saturated.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] r2d2::Error),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// The blocking task was cancelled (the runtime is shutting down).
+    #[error("database task was cancelled")]
+    Cancelled,
+}
+
+impl DbError {
+    /// Whether the error is a unique-constraint violation (a lost race, a duplicate).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+/// Opens connections for the pool, choosing the backend by the URL's scheme.
+#[derive(Debug)]
+struct Manager {
+    target: DatabaseUrl,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<DbConn, ConnectionError> {
+        match &self.target {
+            DatabaseUrl::Sqlite { path } => {
+                let mut conn = SqliteConnection::establish(path)?;
+                // foreign_keys: SQLite ignores REFERENCES unless asked, per connection.
+                // busy_timeout: writers queue for the lock instead of failing at once.
+                // WAL: readers never block the writer; NORMAL sync is safe under WAL.
+                conn.batch_execute(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres { url } => Ok(DbConn::Postgres(PgConnection::establish(
+                url.expose_secret(),
+            )?)),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
+        conn.ping()
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// The pooled database, cheap to clone; every request reaches storage through it.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+}
+
+impl Db {
+    /// Builds the pool without connecting: the service starts even while the
+    /// database is briefly down, and connects on first use.
+    pub fn new(target: DatabaseUrl, max_size: u32, connection_timeout: Duration) -> Self {
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(0))
+            .connection_timeout(connection_timeout)
+            // r2d2 logs every failed connection attempt on its own; ours go
+            // through the request's error, once.
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(Manager { target });
+        Self { pool }
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool, so that
+    /// neither waiting for a connection nor the query itself stalls an async worker.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::Unavailable)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| DbError::Cancelled)?
+    }
+
+    /// Applies pending migrations for the connected backend.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        self.run(|conn| {
+            let result = match conn {
+                DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+                DbConn::Postgres(c) => {
+                    // Two instances starting at once: the advisory lock makes
+                    // the second wait, then find nothing left to apply.
+                    c.batch_execute("SELECT pg_advisory_lock(7150921)")?;
+                    let applied = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+                    c.batch_execute("SELECT pg_advisory_unlock(7150921)")?;
+                    applied
+                }
+            };
+            result.map_err(|e| DbError::Migration(e.to_string()))
+        })
+        .await
+    }
+
+    /// Reverts every migration (tests prove each `down.sql` works).
+    pub async fn revert_all_migrations(&self) -> Result<(), DbError> {
+        self.run(|conn| {
+            let result = match conn {
+                DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+                DbConn::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+            };
+            result.map_err(|e| DbError::Migration(e.to_string()))
+        })
+        .await
+    }
+
+    /// Whether the database answers a trivial query now.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.run(|conn| Ok(conn.batch_execute("SELECT 1")?)).await
+    }
+}
+
+/// The current time as the database stores it (UTC, no offset).
+pub fn now() -> time::PrimitiveDateTime {
+    let now = time::OffsetDateTime::now_utc();
+    time::PrimitiveDateTime::new(now.date(), now.time())
+}

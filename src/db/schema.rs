@@ -1,0 +1,35 @@
+//! The tables, written by hand: one schema for both backends, so only
+//! portable column types appear here.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        mobile -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    qq_links (id) {
+        id -> BigInt,
+        app_id -> Text,
+        openid -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        state -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(qq_links -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, qq_links, sessions);

@@ -1,0 +1,12 @@
+//! Domain types that validate once, at the edge: everything past a parse holds
+//! a value known to be well-formed. Nothing here knows actix or diesel.
+
+mod local_path;
+mod mobile;
+mod openid;
+mod password;
+
+pub use local_path::LocalPath;
+pub use mobile::{InvalidMobile, Mobile};
+pub use openid::{InvalidOpenId, OpenId};
+pub use password::{InvalidPassword, Password};

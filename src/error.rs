@@ -1,0 +1,267 @@
+//! The web layer's one error type. Every failure a person can meet becomes,
+//! here and only here, a status and a message in Chinese saying what happened
+//! and what to do: an HTML page ([`AppError`]) or a JSON body ([`ApiError`]).
+//! The full cause goes to the log, never to the person.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::account::AccountError;
+use crate::db::DbError;
+use crate::password::HashError;
+use crate::qq::QqError;
+use crate::session::{SessionError, StateError};
+use crate::templates::{ErrorPage, render};
+use crate::token::TokenError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("login state refused: {0}")]
+    State(#[from] StateError),
+    #[error("QQ sent the person back without a code")]
+    NoCode,
+    #[error("QQ call failed: {0}")]
+    Qq(#[from] QqError),
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error("token refused: {0}")]
+    Token(#[from] TokenError),
+    #[error("CSRF token missing or wrong")]
+    Csrf,
+    #[error("not logged in")]
+    Unauthenticated,
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("request body too large")]
+    TooLarge,
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("template rendering failed: {0}")]
+    Render(#[from] askama::Error),
+}
+
+impl From<DbError> for AppError {
+    fn from(e: DbError) -> Self {
+        Self::Account(AccountError::Db(e))
+    }
+}
+
+impl From<HashError> for AppError {
+    fn from(e: HashError) -> Self {
+        Self::Account(AccountError::Hash(e))
+    }
+}
+
+/// What the person is told: a title, what happened and what to do, and the next step.
+pub struct Explanation {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub detail: &'static str,
+    pub action: (&'static str, &'static str),
+}
+
+const TRY_QQ_AGAIN: (&str, &str) = ("/login", "重新登录");
+const HOME: (&str, &str) = ("/", "返回首页");
+
+impl AppError {
+    pub fn explain(&self) -> Explanation {
+        use StatusCode as S;
+        let (status, title, detail, action) = match self {
+            Self::State(StateError::Missing) => (
+                S::BAD_REQUEST,
+                "登录请求已失效",
+                "这个QQ登录请求已经用过或不属于这个浏览器。请重新点击“QQ登录”。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::State(StateError::Mismatch) => (
+                S::BAD_REQUEST,
+                "无法确认登录请求",
+                "QQ返回的登录请求与本浏览器发起的不一致。为保护你的账号，登录已停止，请在本浏览器重新点击“QQ登录”。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::State(StateError::Expired) => (
+                S::BAD_REQUEST,
+                "登录请求已过期",
+                "从发起QQ登录到返回本站用时太久。请重新点击“QQ登录”。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::NoCode => (
+                S::BAD_REQUEST,
+                "QQ没有完成授权",
+                "你可能在QQ页面取消了授权。可以重新点击“QQ登录”，或用手机号和密码登录。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Qq(e) if e.is_rejected_code() => (
+                S::BAD_REQUEST,
+                "QQ授权已失效",
+                "QQ的授权码已经用过或已过期（例如刷新了页面）。请重新点击“QQ登录”。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Qq(QqError::Timeout) => (
+                S::SERVICE_UNAVAILABLE,
+                "QQ暂时没有响应",
+                "QQ服务器响应超时。请稍后重试，或用手机号和密码登录。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Qq(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "QQ登录暂时不可用",
+                "与QQ通信时出现问题。请稍后重试，或用手机号和密码登录。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Token(_) => (
+                S::BAD_REQUEST,
+                "绑定链接已失效",
+                "这个绑定页面已过期或无效。请重新点击“QQ登录”。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Csrf => (
+                S::FORBIDDEN,
+                "页面已过期",
+                "为保护你的账号，这个表单已失效。请返回，刷新页面后重新提交。",
+                HOME,
+            ),
+            Self::Unauthenticated => (
+                S::UNAUTHORIZED,
+                "请先登录",
+                "这个页面需要登录后查看。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::BadRequest(_) => (
+                S::BAD_REQUEST,
+                "请求无效",
+                "请求的格式不正确。请返回首页重试。",
+                HOME,
+            ),
+            Self::TooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "请求过大",
+                "提交的内容太长了。请返回重试。",
+                HOME,
+            ),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "请求格式不支持",
+                "请以JSON（application/json）或表单格式提交。",
+                HOME,
+            ),
+            Self::Account(AccountError::Busy) => (
+                S::CONFLICT,
+                "请重试",
+                "账号信息刚刚发生了变化，请再提交一次。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Account(AccountError::WrongCredentials | AccountError::WrongPassword) => (
+                S::UNAUTHORIZED,
+                "用户名或密码错误",
+                "请检查后重试。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Account(AccountError::OpenIdTaken) => (
+                S::CONFLICT,
+                "这个QQ账号已绑定",
+                "这个QQ账号已经绑定了其他账号。请直接用QQ登录。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Account(AccountError::UserHasOtherQq) => (
+                S::CONFLICT,
+                "该账号已绑定其他QQ",
+                "这个手机号的账号已经绑定了另一个QQ账号。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Account(AccountError::Db(DbError::Unavailable(_))) => (
+                S::SERVICE_UNAVAILABLE,
+                "服务暂时不可用",
+                "系统正在维护或繁忙，请稍后再试。",
+                HOME,
+            ),
+            Self::Account(_) | Self::Session(_) | Self::Render(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "出错了",
+                "服务器出现了问题，我们已记录下来。请稍后重试。",
+                HOME,
+            ),
+        };
+        Explanation {
+            status,
+            title,
+            detail,
+            action,
+        }
+    }
+
+    /// Logs the whole cause chain, at a level that matches who is at fault.
+    fn log(&self, status: StatusCode) {
+        let mut chain = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        if status.is_server_error() {
+            log::error!("{status}: {chain}");
+        } else {
+            log::info!("{status}: {chain}");
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        self.explain().status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let e = self.explain();
+        self.log(e.status);
+        let page = ErrorPage {
+            title: e.title,
+            detail: e.detail,
+            action_href: e.action.0,
+            action_label: e.action.1,
+        };
+        render(e.status, &page).unwrap_or_else(|_| HttpResponse::build(e.status).body(e.title))
+    }
+}
+
+/// The same errors for the JSON API: `{"message": …}` with the same status.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ApiError(#[from] pub AppError);
+
+impl ApiError {
+    /// A 400 naming what is wrong with the request, for the front end to show.
+    pub fn invalid(message: &'static str) -> Self {
+        Self(AppError::BadRequest(message))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match &self.0 {
+            // The original API answers 503 for any trouble with QQ, including a refused code.
+            AppError::Qq(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Token(_)
+            | AppError::Account(AccountError::OpenIdTaken | AccountError::UserHasOtherQq) => {
+                StatusCode::BAD_REQUEST
+            }
+            AppError::Account(AccountError::WrongCredentials | AccountError::WrongPassword) => {
+                StatusCode::BAD_REQUEST
+            }
+            other => other.explain().status,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        self.0.log(status);
+        let message = match &self.0 {
+            AppError::BadRequest(message) => message,
+            other => other.explain().detail,
+        };
+        HttpResponse::build(status).json(serde_json::json!({ "message": message }))
+    }
+}

@@ -1,0 +1,52 @@
+//! The QQ login itself, shared by the pages and the JSON API: a code from
+//! QQ becomes either a known user or a QQ account waiting to be linked.
+
+use crate::db::user::User;
+use crate::domain::OpenId;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Where a person stands after QQ vouched for them.
+pub enum Arrival {
+    /// The QQ account is linked: log this user in.
+    Known(User),
+    /// Not linked yet: the person must bind it to an account.
+    Unknown {
+        openid: OpenId,
+        nickname: Option<String>,
+    },
+}
+
+/// Exchanges `code` for the person's openid and looks it up: two calls to
+/// QQ (under one deadline) and one query. The database is not touched while
+/// QQ is being waited on.
+pub async fn arrive(state: &AppState, code: &str) -> Result<Arrival, AppError> {
+    let identity = state.qq.identify(code).await?;
+    if let Some(user) = state.accounts.find_by_openid(&identity.openid).await? {
+        return Ok(Arrival::Known(user));
+    }
+    // Only newcomers need a nickname, and only to be shown it: if QQ will not
+    // say, the bind page does without.
+    let nickname = match state
+        .qq
+        .fetch_user_info(&identity.access_token, &identity.openid)
+        .await
+    {
+        Ok(info) => Some(info.nickname).filter(|n| !n.trim().is_empty()),
+        Err(e) => {
+            log::warn!("QQ get_user_info failed, binding without a nickname: {e}");
+            None
+        }
+    };
+    Ok(Arrival::Unknown {
+        openid: identity.openid,
+        nickname,
+    })
+}
+
+/// An unguessable token (256 bits, URL-safe) for `state`, nonces and CSRF.
+pub fn random_token() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

@@ -1,0 +1,21 @@
+//! qqlogin: log in with QQ (QQ互联) — pages for browsers and the original JSON
+//! API for single-page front ends, on SQLite or PostgreSQL.
+//!
+//! `main.rs` only reads settings and calls [`startup::Application`]; everything
+//! is here so that tests build the real application.
+
+pub mod account;
+pub mod config;
+pub mod db;
+pub mod dev_qq;
+pub mod domain;
+pub mod error;
+pub mod flow;
+pub mod password;
+pub mod qq;
+pub mod routes;
+pub mod session;
+pub mod startup;
+pub mod state;
+pub mod templates;
+pub mod token;

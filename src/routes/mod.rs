@@ -1,0 +1,65 @@
+//! Every route, mounted in one place.
+
+mod api;
+mod assets;
+mod health;
+mod oauth;
+mod pages;
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::error::AppError;
+use crate::session::UserSession;
+
+pub use api::cors;
+
+/// Routes that need no session: health checks and static files.
+pub fn configure_stateless(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/static/{file}", web::get().to(assets::serve));
+}
+
+/// Routes that use the session; `callback_path` is the path of `QQ_REDIRECT_URI`.
+pub fn configure(cfg: &mut web::ServiceConfig, callback_path: &str) {
+    cfg.route("/", web::get().to(pages::home))
+        .route("/login", web::get().to(pages::login_form))
+        .route("/login", web::post().to(pages::log_in))
+        .route("/logout", web::post().to(pages::log_out))
+        .route("/oauth/qq/login", web::get().to(oauth::start))
+        .route(callback_path, web::get().to(oauth::callback))
+        .route("/oauth/qq/bind", web::post().to(oauth::bind))
+        .configure(api::configure);
+}
+
+/// 303 See Other: after a form, the browser GETs `location`.
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, location))
+        .finish()
+}
+
+/// Refuses a form POST that may have been forged by another site.
+///
+/// The form's token must match the session's. A request without a token is
+/// let through only when nothing marks it as coming from a browser (`Origin`,
+/// `Sec-Fetch-Site`): browsers send those on every form POST and no page can
+/// suppress them, so a forged cross-site POST always carries them.
+fn check_csrf(
+    req: &HttpRequest,
+    session: &UserSession,
+    given: Option<&str>,
+) -> Result<(), AppError> {
+    match given {
+        Some(token) if session.csrf_matches(token) => Ok(()),
+        Some(_) => Err(AppError::Csrf),
+        None if sent_by_browser(req) => Err(AppError::Csrf),
+        None => Ok(()),
+    }
+}
+
+fn sent_by_browser(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key("origin") || headers.contains_key("sec-fetch-site")
+}

@@ -1,0 +1,235 @@
+//! The QQ login for browsers: off to QQ, back through the callback, and the
+//! bind form for a QQ account seen for the first time.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{LOCATION, USER_AGENT};
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::{check_csrf, see_other};
+use crate::account::AccountError;
+use crate::domain::{LocalPath, Mobile, Password};
+use crate::error::AppError;
+use crate::flow::{Arrival, arrive, random_token};
+use crate::qq::Display;
+use crate::session::{OAuthAttempt, UserSession};
+use crate::state::AppState;
+use crate::templates::{BindPage, render};
+use crate::token::PendingBind;
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    next: Option<String>,
+}
+
+/// Sends the browser to QQ with a fresh `state` tied to this session.
+pub async fn start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: UserSession,
+    query: web::Query<StartQuery>,
+) -> Result<HttpResponse, AppError> {
+    let attempt = OAuthAttempt {
+        state: random_token(),
+        next: LocalPath::sanitize(query.next.as_deref())
+            .as_str()
+            .to_owned(),
+        started_at: OffsetDateTime::now_utc().unix_timestamp(),
+    };
+    session.begin_oauth(&attempt)?;
+    let url = state.qq.authorize_url(&attempt.state, display_for(&req));
+    Ok(HttpResponse::Found()
+        .insert_header((LOCATION, url.as_str()))
+        .finish())
+}
+
+/// Phones get QQ's phone-sized authorisation page.
+fn display_for(req: &HttpRequest) -> Display {
+    let ua = req
+        .headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if ["Mobile", "Android", "iPhone"]
+        .iter()
+        .any(|m| ua.contains(m))
+    {
+        Display::Mobile
+    } else {
+        Display::Pc
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// QQ sends the person back here. The state is checked before QQ is called.
+pub async fn callback(
+    state: web::Data<AppState>,
+    session: UserSession,
+    query: web::Query<CallbackQuery>,
+) -> Result<HttpResponse, AppError> {
+    let now = OffsetDateTime::now_utc();
+    let attempt = session.take_oauth(query.state.as_deref(), now.unix_timestamp())?;
+    let code = query
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(AppError::NoCode)?;
+    let next = LocalPath::sanitize(Some(&attempt.next));
+    match arrive(&state, code).await? {
+        Arrival::Known(user) => {
+            session.log_in(user.id)?;
+            Ok(see_other(next.as_str()))
+        }
+        Arrival::Unknown { openid, nickname } => {
+            // The bind token is only good in this browser: its nonce must match the session's.
+            let nonce = random_token();
+            session.set_bind_nonce(&nonce)?;
+            let pending = PendingBind {
+                openid,
+                nickname,
+                next,
+                browser: Some(nonce),
+            };
+            let token = state.keys.issue_bind_token(&pending, now)?;
+            bind_page(
+                StatusCode::OK,
+                &session,
+                &token,
+                pending.nickname.as_deref(),
+                "",
+                None,
+                false,
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct BindForm {
+    access_token: String,
+    mobile: String,
+    password: SecretString,
+    csrf_token: Option<String>,
+}
+
+/// Links the pending QQ account to the mobile's account (created if new), then logs in.
+pub async fn bind(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: UserSession,
+    form: web::Form<BindForm>,
+) -> Result<HttpResponse, AppError> {
+    check_csrf(&req, &session, form.csrf_token.as_deref())?;
+    let form = form.into_inner();
+    let mobile_typed: String = form.mobile.chars().take(20).collect();
+    let refuse = |status, nickname: Option<&str>, message, restart| {
+        bind_page(
+            status,
+            &session,
+            &form.access_token,
+            nickname,
+            &mobile_typed,
+            Some(message),
+            restart,
+        )
+    };
+
+    let pending = match state
+        .keys
+        .verify_bind_token(&form.access_token, OffsetDateTime::now_utc())
+    {
+        Ok(pending) => pending,
+        Err(e) => {
+            log::info!("bind refused: {e}");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                None,
+                "绑定页面已过期或无效，请重新用QQ登录。",
+                true,
+            );
+        }
+    };
+    let nickname = pending.nickname.as_deref();
+    if pending.browser.is_none() || pending.browser != session.bind_nonce() {
+        log::info!("bind refused: token belongs to another browser");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            nickname,
+            "这个绑定页面不是在当前浏览器打开的，请在本浏览器重新用QQ登录。",
+            true,
+        );
+    }
+    let Ok(mobile) = Mobile::parse(&form.mobile) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            nickname,
+            "请输入正确的手机号（11位，以1开头）。",
+            false,
+        );
+    };
+    let Ok(password) = Password::parse(form.password) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            nickname,
+            "密码长度应为8到128个字符。",
+            false,
+        );
+    };
+    match state
+        .accounts
+        .bind(&pending.openid, &mobile, password)
+        .await
+    {
+        Ok(user) => {
+            session.log_in(user.id)?;
+            Ok(see_other(pending.next.as_str()))
+        }
+        Err(AccountError::WrongPassword) => refuse(
+            StatusCode::UNAUTHORIZED,
+            nickname,
+            "这个手机号已经注册，但密码不正确。",
+            false,
+        ),
+        Err(AccountError::OpenIdTaken) => refuse(
+            StatusCode::CONFLICT,
+            nickname,
+            "这个QQ账号已经绑定了账号，请直接用QQ登录。",
+            true,
+        ),
+        Err(AccountError::UserHasOtherQq) => refuse(
+            StatusCode::CONFLICT,
+            nickname,
+            "这个手机号的账号已经绑定了另一个QQ账号。",
+            false,
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn bind_page(
+    status: StatusCode,
+    session: &UserSession,
+    access_token: &str,
+    nickname: Option<&str>,
+    mobile: &str,
+    error: Option<&str>,
+    restart: bool,
+) -> Result<HttpResponse, AppError> {
+    let csrf_token = session.csrf_token()?;
+    let page = BindPage {
+        access_token,
+        nickname,
+        mobile,
+        error,
+        restart,
+        csrf_token: &csrf_token,
+    };
+    Ok(render(status, &page)?)
+}

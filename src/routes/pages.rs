@@ -1,0 +1,120 @@
+//! The home page, the password login and logout.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{check_csrf, see_other};
+use crate::account::AccountError;
+use crate::domain::{LocalPath, Password};
+use crate::error::AppError;
+use crate::session::UserSession;
+use crate::state::AppState;
+use crate::templates::{HomePage, LoginPage, render};
+
+pub async fn home(
+    state: web::Data<AppState>,
+    session: UserSession,
+) -> Result<HttpResponse, AppError> {
+    let user = match session.user_id() {
+        Some(id) => state.accounts.find_by_id(id).await?,
+        None => None,
+    };
+    let csrf_token = match &user {
+        Some(_) => session.csrf_token()?,
+        None => String::new(),
+    };
+    let page = HomePage {
+        username: user.as_ref().map(|u| u.username.as_str()),
+        csrf_token: &csrf_token,
+    };
+    Ok(render(StatusCode::OK, &page)?)
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_form(
+    session: UserSession,
+    query: web::Query<NextQuery>,
+) -> Result<HttpResponse, AppError> {
+    let next = LocalPath::sanitize(query.next.as_deref());
+    login_page(StatusCode::OK, &session, &next, "", None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: SecretString,
+    next: Option<String>,
+    csrf_token: Option<String>,
+}
+
+pub async fn log_in(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: UserSession,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, AppError> {
+    check_csrf(&req, &session, form.csrf_token.as_deref())?;
+    let form = form.into_inner();
+    let next = LocalPath::sanitize(form.next.as_deref());
+    // A password of impossible length cannot be right: same answer, no hashing.
+    let outcome = match Password::parse(form.password) {
+        Ok(password) => state.accounts.log_in(&form.username, password).await,
+        Err(_) => Err(AccountError::WrongCredentials),
+    };
+    match outcome {
+        Ok(user) => {
+            session.log_in(user.id)?;
+            Ok(see_other(next.as_str()))
+        }
+        Err(AccountError::WrongCredentials) => {
+            let username: String = form.username.chars().take(64).collect();
+            login_page(
+                StatusCode::UNAUTHORIZED,
+                &session,
+                &next,
+                &username,
+                Some("用户名或密码错误，请重试。"),
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn login_page(
+    status: StatusCode,
+    session: &UserSession,
+    next: &LocalPath,
+    username: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    let csrf_token = session.csrf_token()?;
+    let page = LoginPage {
+        next: next.as_str(),
+        username,
+        error,
+        csrf_token: &csrf_token,
+    };
+    Ok(render(status, &page)?)
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    csrf_token: Option<String>,
+}
+
+/// Ends the session on the server: the cookie the browser still holds is worthless.
+pub async fn log_out(
+    req: HttpRequest,
+    session: UserSession,
+    form: web::Form<LogoutForm>,
+) -> Result<HttpResponse, AppError> {
+    check_csrf(&req, &session, form.csrf_token.as_deref())?;
+    session.log_out();
+    Ok(see_other("/login"))
+}

@@ -1,0 +1,107 @@
+//! actix-session's storage backend, kept in the database so that every
+//! instance sees every session and nothing else needs running.
+
+use std::collections::HashMap;
+
+use actix_session::storage::{
+    LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key,
+};
+use actix_web::cookie::time::Duration;
+use sha2::{Digest, Sha256};
+
+use crate::db::{self, Db};
+
+/// Sessions in the `sessions` table, keyed by the SHA-256 of the cookie's key.
+#[derive(Clone)]
+pub struct DbSessionStore {
+    db: Db,
+}
+
+impl DbSessionStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+/// The row id for a session key: a leaked table gives no usable cookie.
+fn row_id(key: &SessionKey) -> String {
+    let digest = Sha256::digest(key.as_ref().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn expiry(ttl: &Duration) -> time::PrimitiveDateTime {
+    db::now().saturating_add(*ttl)
+}
+
+type State = HashMap<String, String>;
+
+impl SessionStore for DbSessionStore {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
+        let id = row_id(session_key);
+        let stored = self
+            .db
+            .run(move |conn| db::session::load(conn, &id, db::now()))
+            .await
+            .map_err(|e| LoadError::Other(e.into()))?;
+        stored
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| LoadError::Deserialization(e.into()))
+    }
+
+    async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
+        let json = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
+        let key = generate_session_key();
+        let (id, expires_at) = (row_id(&key), expiry(ttl));
+        self.db
+            .run(move |conn| db::session::insert(conn, &id, &json, expires_at))
+            .await
+            .map_err(|e| SaveError::Other(e.into()))?;
+        Ok(key)
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: State,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let json =
+            serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
+        let (id, expires_at) = (row_id(&key), expiry(ttl));
+        let json_again = json.clone();
+        let updated = self
+            .db
+            .run(move |conn| db::session::update(conn, &id, &json, expires_at, db::now()))
+            .await
+            .map_err(|e| UpdateError::Other(e.into()))?;
+        if updated {
+            return Ok(key);
+        }
+        // The session ended meanwhile (expired, or logged out elsewhere): never
+        // resurrect the old key; start a fresh one with the state.
+        let fresh = generate_session_key();
+        let id = row_id(&fresh);
+        self.db
+            .run(move |conn| db::session::insert(conn, &id, &json_again, expires_at))
+            .await
+            .map_err(|e| UpdateError::Other(e.into()))?;
+        Ok(fresh)
+    }
+
+    async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
+        let (id, expires_at) = (row_id(key), expiry(ttl));
+        Ok(self
+            .db
+            .run(move |conn| db::session::touch(conn, &id, expires_at))
+            .await?)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        let id = row_id(key);
+        Ok(self
+            .db
+            .run(move |conn| db::session::delete(conn, &id))
+            .await?)
+    }
+}

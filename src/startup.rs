@@ -1,0 +1,246 @@
+//! The one place that wires the process: pool, QQ client, keys, middleware, routes.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::PersistentSession;
+use actix_web::cookie::SameSite;
+use actix_web::dev::Server;
+use actix_web::middleware::{Condition, DefaultHeaders, Logger};
+use actix_web::{App, HttpServer, web};
+use secrecy::SecretString;
+use url::Url;
+
+use crate::account::Accounts;
+use crate::config::{Config, QqMode};
+use crate::db::{self, Db, DbError};
+use crate::dev_qq::{self, DEV_APP_ID, DevQq};
+use crate::flow::random_token;
+use crate::password::{HashError, Hasher};
+use crate::qq::{QqClient, QqConfig, QqError};
+use crate::routes;
+use crate::session::store::DbSessionStore;
+use crate::state::AppState;
+use crate::token::Keys;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "qqlogin_session";
+/// How long a login lasts.
+const SESSION_TTL: actix_web::cookie::time::Duration = actix_web::cookie::time::Duration::days(7);
+/// How often expired sessions are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// No page needs inline script or style, and none may be framed.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error("QQ client: {0}")]
+    Qq(#[from] QqError),
+    #[error("password hasher: {0}")]
+    Hasher(#[from] HashError),
+}
+
+/// A built, listening application.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `config.listen` and builds the application.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(config.listen)?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Builds the application on a listener the caller bound (tests bind port 0).
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
+        let local = listener.local_addr()?;
+        let db = Db::new(
+            config.database.clone(),
+            config.db_pool_size,
+            config.db_timeout,
+        );
+        db.migrate().await?;
+        log::info!("database ready: {}", config.database.describe());
+
+        let (qq_config, dev_qq) = qq_setup(&config, local);
+        let app_id = qq_config.app_id.clone();
+        let state = web::Data::new(AppState {
+            accounts: Accounts::new(db.clone(), Hasher::new(cores())?, app_id),
+            qq: QqClient::new(qq_config)?,
+            keys: Keys::derive(&config.secret_key),
+            jwt_ttl: config.jwt_ttl,
+        });
+        let dev_qq = dev_qq.map(web::Data::new);
+        spawn_session_purge(db.clone());
+
+        let callback_path = config.redirect_uri.path().to_owned();
+        let cookie_key = state.keys.cookie.clone();
+        let (https, origins) = (config.is_https(), config.cors_origins.clone());
+        let mut server = HttpServer::new(move || {
+            let session =
+                SessionMiddleware::builder(DbSessionStore::new(db.clone()), cookie_key.clone())
+                    .cookie_name(SESSION_COOKIE.to_owned())
+                    .cookie_secure(https)
+                    .cookie_http_only(true)
+                    .cookie_same_site(SameSite::Lax)
+                    .session_lifecycle(PersistentSession::default().session_ttl(SESSION_TTL))
+                    .build();
+            let dev_qq = dev_qq.clone();
+            App::new()
+                .wrap(security_headers())
+                .wrap(access_log())
+                .app_data(state.clone())
+                .configure(routes::configure_stateless)
+                .configure(|cfg| {
+                    if let Some(dev_qq) = dev_qq {
+                        cfg.app_data(dev_qq).configure(dev_qq::configure);
+                    }
+                })
+                .service(
+                    web::scope("")
+                        .wrap(Condition::new(
+                            !origins.0.is_empty(),
+                            routes::cors(&origins),
+                        ))
+                        .wrap(session)
+                        .configure(|cfg| routes::configure(cfg, &callback_path)),
+                )
+        })
+        .shutdown_timeout(30);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Self {
+            port: local.port(),
+            server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT, then finishes requests in flight and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+/// The QQ client's configuration, and in development mode the stand-in it talks to.
+fn qq_setup(config: &Config, local: SocketAddr) -> (QqConfig, Option<DevQq>) {
+    match &config.qq {
+        QqMode::Real {
+            app_id,
+            app_key,
+            graph_url,
+        } => (
+            QqConfig {
+                app_id: app_id.clone(),
+                app_key: app_key.clone(),
+                redirect_uri: config.redirect_uri.clone(),
+                graph_url: graph_url.clone(),
+                authorize_base: graph_url.clone(),
+                timeout: config.qq_timeout,
+            },
+            None,
+        ),
+        QqMode::DevStandIn => {
+            let app_key = SecretString::from(random_token());
+            // The browser reaches the stand-in where it reaches the callback;
+            // the server reaches it on its own listener.
+            let browser_base = dev_base(&config.redirect_uri);
+            let server_base = Url::parse(&format!("http://{}/dev/qq/", loopback(local)))
+                .unwrap_or(browser_base.clone());
+            log::warn!(
+                "DEVELOPMENT MODE: QQ_APP_ID is not set, so logins go to the built-in STAND-IN QQ at {browser_base} \
+                 - no real QQ account is involved. Set QQ_APP_ID, QQ_APP_KEY and SECRET_KEY for production."
+            );
+            if config.secret_is_ephemeral {
+                log::warn!(
+                    "SECRET_KEY is not set: a random one is used, so sessions end when the process stops."
+                );
+            }
+            let dev = DevQq::new(app_key.clone(), &config.redirect_uri);
+            let qq = QqConfig {
+                app_id: DEV_APP_ID.to_owned(),
+                app_key,
+                redirect_uri: config.redirect_uri.clone(),
+                graph_url: server_base,
+                authorize_base: browser_base,
+                timeout: config.qq_timeout,
+            };
+            (qq, Some(dev))
+        }
+    }
+}
+
+fn dev_base(redirect_uri: &Url) -> Url {
+    let mut base = redirect_uri.clone();
+    base.set_path("/dev/qq/");
+    base
+}
+
+/// The address this process can reach its own listener at.
+fn loopback(local: SocketAddr) -> SocketAddr {
+    match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), local.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), local.port())
+        }
+        _ => local,
+    }
+}
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        // The callback's URL carries QQ's code: never let it leave in a Referer.
+        .add(("Referrer-Policy", "no-referrer"))
+}
+
+/// One line per request: client, method, path (never the query: it carries
+/// codes and tokens), status, duration.
+fn access_log() -> Logger {
+    Logger::new(r#"%a "%{method}xi %U" %s %Dms"#)
+        .custom_request_replace("method", |req| req.method().to_string())
+        .exclude("/healthz")
+}
+
+/// Expired sessions are deleted in the background; no operator cron needed.
+fn spawn_session_purge(db: Db) {
+    actix_web::rt::spawn(async move {
+        let mut every = actix_web::rt::time::interval(PURGE_EVERY);
+        loop {
+            every.tick().await;
+            match db
+                .run(|conn| db::session::purge_expired(conn, db::now()))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => log::info!("purged {n} expired sessions"),
+                Err(e) => log::warn!("session purge failed: {e}"),
+            }
+        }
+    });
+}

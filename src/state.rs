@@ -1,0 +1,15 @@
+//! What every handler may reach, built once in [`crate::startup`].
+
+use std::time::Duration;
+
+use crate::account::Accounts;
+use crate::qq::QqClient;
+use crate::token::Keys;
+
+pub struct AppState {
+    pub accounts: Accounts,
+    pub qq: QqClient,
+    pub keys: Keys,
+    /// Lifetime of the JSON API's login JWTs.
+    pub jwt_ttl: Duration,
+}

@@ -1,0 +1,316 @@
+//! Signed tokens: the bind token that carries a pending QQ openid to the bind
+//! form, and the login JWT of the JSON API.
+//!
+//! Each kind has its own key, derived from `SECRET_KEY` with HKDF, and its own
+//! audience: a token of one kind can never pass as the other. The algorithm is
+//! fixed to HS256 here, whatever a token's header claims.
+
+use std::collections::HashSet;
+
+use hkdf::Hkdf;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use time::OffsetDateTime;
+
+use crate::domain::{LocalPath, OpenId};
+
+/// How long a person has to fill in the bind form after QQ sent them back.
+pub const BIND_TOKEN_TTL: time::Duration = time::Duration::minutes(10);
+
+const BIND_AUDIENCE: &str = "qqlogin:qq-bind";
+const LOGIN_AUDIENCE: &str = "qqlogin:login";
+
+/// Why a token was refused. Deliberately coarse: the person learns only
+/// "start again", the log learns which.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("token is malformed, forged or of another kind")]
+    Invalid,
+    #[error("token has expired")]
+    Expired,
+    #[error("token could not be signed")]
+    Signing,
+}
+
+/// Every key the process signs or verifies with, derived once at start.
+#[derive(Clone)]
+pub struct Keys {
+    pub cookie: actix_web::cookie::Key,
+    bind: TokenKey,
+    login: TokenKey,
+}
+
+#[derive(Clone)]
+struct TokenKey {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl Keys {
+    /// Derives one key per purpose from the master secret.
+    pub fn derive(master: &SecretString) -> Self {
+        let hk = Hkdf::<Sha256>::new(
+            Some(b"qqlogin key derivation v1"),
+            master.expose_secret().as_bytes(),
+        );
+        let expand = |info: &[u8], out: &mut [u8]| {
+            // 64 bytes is far below HKDF-SHA256's limit of 255 * 32: this cannot fail.
+            #[expect(
+                clippy::expect_used,
+                reason = "output length is a constant within HKDF's bound"
+            )]
+            hk.expand(info, out)
+                .expect("HKDF output length is within bounds");
+        };
+        let token_key = |info: &[u8]| {
+            let mut bytes = [0u8; 32];
+            expand(info, &mut bytes);
+            TokenKey {
+                encoding: EncodingKey::from_secret(&bytes),
+                decoding: DecodingKey::from_secret(&bytes),
+            }
+        };
+        let mut cookie = [0u8; 64];
+        expand(b"session cookie", &mut cookie);
+        Self {
+            cookie: actix_web::cookie::Key::from(&cookie),
+            bind: token_key(b"qq bind token"),
+            login: token_key(b"login jwt"),
+        }
+    }
+
+    /// Signs a bind token for `pending`, valid for [`BIND_TOKEN_TTL`] from `now`.
+    pub fn issue_bind_token(
+        &self,
+        pending: &PendingBind,
+        now: OffsetDateTime,
+    ) -> Result<String, TokenError> {
+        let claims = BindClaims {
+            aud: BIND_AUDIENCE.to_owned(),
+            sub: pending.openid.clone(),
+            iat: now.unix_timestamp(),
+            exp: (now + BIND_TOKEN_TTL).unix_timestamp(),
+            nick: pending.nickname.clone(),
+            next: pending.next.as_str().to_owned(),
+            bnd: pending.browser.clone(),
+        };
+        sign(&self.bind, &claims)
+    }
+
+    /// Checks a bind token's signature, kind and expiry against `now`.
+    pub fn verify_bind_token(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<PendingBind, TokenError> {
+        let claims: BindClaims = verify(&self.bind, BIND_AUDIENCE, token, now)?;
+        Ok(PendingBind {
+            openid: claims.sub,
+            nickname: claims.nick,
+            next: LocalPath::sanitize(Some(&claims.next)),
+            browser: claims.bnd,
+        })
+    }
+
+    /// Signs a login JWT for the JSON API.
+    pub fn issue_login_token(
+        &self,
+        user_id: i64,
+        username: &str,
+        ttl: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<String, TokenError> {
+        let ttl = i64::try_from(ttl.as_secs()).map_err(|_| TokenError::Signing)?;
+        let claims = LoginClaims {
+            aud: LOGIN_AUDIENCE.to_owned(),
+            user_id,
+            username: username.to_owned(),
+            iat: now.unix_timestamp(),
+            exp: now.unix_timestamp().saturating_add(ttl),
+        };
+        sign(&self.login, &claims)
+    }
+
+    /// Checks a login JWT; returns the user id it was issued for.
+    pub fn verify_login_token(&self, token: &str, now: OffsetDateTime) -> Result<i64, TokenError> {
+        let claims: LoginClaims = verify(&self.login, LOGIN_AUDIENCE, token, now)?;
+        Ok(claims.user_id)
+    }
+}
+
+/// A QQ account waiting to be linked, as the bind token carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingBind {
+    pub openid: OpenId,
+    /// The QQ nickname, shown on the bind page so the person knows which QQ account.
+    pub nickname: Option<String>,
+    /// Where to go once bound.
+    pub next: LocalPath,
+    /// The nonce of the browser session that finished the callback; `None` for
+    /// tokens handed out by the JSON API, whose clients keep no cookies.
+    pub browser: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BindClaims {
+    aud: String,
+    sub: OpenId,
+    iat: i64,
+    exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nick: Option<String>,
+    next: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bnd: Option<String>,
+}
+
+/// The login JWT's claims: the names the original Django front ends read.
+#[derive(Serialize, Deserialize)]
+struct LoginClaims {
+    aud: String,
+    user_id: i64,
+    username: String,
+    iat: i64,
+    exp: i64,
+}
+
+trait Expiring {
+    fn exp(&self) -> i64;
+}
+impl Expiring for BindClaims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+}
+impl Expiring for LoginClaims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+}
+
+fn sign<C: Serialize>(key: &TokenKey, claims: &C) -> Result<String, TokenError> {
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key.encoding)
+        .map_err(|_| TokenError::Signing)
+}
+
+fn verify<C: serde::de::DeserializeOwned + Expiring>(
+    key: &TokenKey,
+    audience: &str,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<C, TokenError> {
+    // Bounded before parsing: a token is a few hundred bytes.
+    if token.len() > 4096 {
+        return Err(TokenError::Invalid);
+    }
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_audience(&[audience]);
+    // Expiry is checked below against the caller's `now`, so tests can move time.
+    validation.validate_exp = false;
+    validation.required_spec_claims = HashSet::from(["exp".to_owned(), "aud".to_owned()]);
+    let data = jsonwebtoken::decode::<C>(token, &key.decoding, &validation)
+        .map_err(|_| TokenError::Invalid)?;
+    if data.claims.exp() <= now.unix_timestamp() {
+        return Err(TokenError::Expired);
+    }
+    Ok(data.claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    fn keys(secret: &str) -> Keys {
+        Keys::derive(&SecretString::from(secret.repeat(64)))
+    }
+
+    fn pending() -> PendingBind {
+        PendingBind {
+            openid: OpenId::parse("ABCDEF0123456789ABCDEF0123456789").unwrap(),
+            nickname: Some("小明".into()),
+            next: LocalPath::sanitize(Some("/orders")),
+            browser: Some("nonce".into()),
+        }
+    }
+
+    #[test]
+    fn a_bind_token_round_trips() {
+        let k = keys("a");
+        let now = OffsetDateTime::now_utc();
+        let token = k.issue_bind_token(&pending(), now).unwrap();
+        assert_eq!(k.verify_bind_token(&token, now).unwrap(), pending());
+    }
+
+    #[test]
+    fn a_bind_token_expires_after_ten_minutes() {
+        let k = keys("a");
+        let then = OffsetDateTime::now_utc();
+        let token = k.issue_bind_token(&pending(), then).unwrap();
+        assert!(
+            k.verify_bind_token(&token, then + time::Duration::minutes(9))
+                .is_ok()
+        );
+        assert_eq!(
+            k.verify_bind_token(&token, then + BIND_TOKEN_TTL),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_is_refused() {
+        let now = OffsetDateTime::now_utc();
+        let token = keys("a").issue_bind_token(&pending(), now).unwrap();
+        assert_eq!(
+            keys("b").verify_bind_token(&token, now),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn token_kinds_never_pass_for_each_other() {
+        let k = keys("a");
+        let now = OffsetDateTime::now_utc();
+        let bind = k.issue_bind_token(&pending(), now).unwrap();
+        let login = k
+            .issue_login_token(7, "13800138000", std::time::Duration::from_secs(60), now)
+            .unwrap();
+        assert_eq!(k.verify_login_token(&bind, now), Err(TokenError::Invalid));
+        assert!(k.verify_bind_token(&login, now).is_err());
+        assert_eq!(k.verify_login_token(&login, now), Ok(7));
+    }
+
+    #[test]
+    fn alg_none_and_tampered_payloads_are_refused() {
+        let k = keys("a");
+        let now = OffsetDateTime::now_utc();
+        let token = k
+            .issue_login_token(7, "u", std::time::Duration::from_secs(60), now)
+            .unwrap();
+        let mut parts = token.split('.');
+        let (_, payload, sig) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        assert!(
+            k.verify_login_token(&format!("{none_header}.{payload}."), now)
+                .is_err()
+        );
+        let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let forged = URL_SAFE_NO_PAD.encode(claims.replace("\"user_id\":7", "\"user_id\":1"));
+        assert!(
+            k.verify_login_token(
+                &format!("{}.{forged}.{sig}", token.split('.').next().unwrap()),
+                now
+            )
+            .is_err()
+        );
+        assert!(k.verify_login_token("garbage", now).is_err());
+        assert!(k.verify_login_token(&"a".repeat(100_000), now).is_err());
+    }
+}
