@@ -102,6 +102,8 @@ impl Application {
                 .wrap(security_headers())
                 .wrap(access_log())
                 .app_data(state.clone())
+                .app_data(routes::form_config())
+                .app_data(routes::query_config())
                 .configure(routes::configure_stateless)
                 .configure(|cfg| {
                     if let Some(dev_qq) = dev_qq {

@@ -33,6 +33,25 @@ pub fn configure(cfg: &mut web::ServiceConfig, callback_path: &str) {
         .configure(api::configure);
 }
 
+/// Form bodies are a few fields; a larger one is refused with a page, not a bare status.
+pub fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(16 * 1024)
+        .error_handler(|err, _| {
+            match err {
+                actix_web::error::UrlencodedError::Overflow { .. } => AppError::TooLarge,
+                _ => AppError::BadRequest("form body could not be read"),
+            }
+            .into()
+        })
+}
+
+/// A query string that does not fit the route's fields gets a page too.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|_, _| AppError::BadRequest("query string could not be read").into())
+}
+
 /// 303 See Other: after a form, the browser GETs `location`.
 fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

@@ -3,5 +3,14 @@
 //! stand-in QQ server.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+mod bind_token;
+mod browser;
+mod concurrency;
 mod fake_qq;
+mod helpers;
+mod json_api;
+mod login_flow;
+mod oauth_state;
 mod qq_client;
+mod qq_faults;
+mod startup;

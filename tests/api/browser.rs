@@ -1,0 +1,631 @@
+//! The pages in a real browser: headless Chromium driven through chromedriver
+//! (WebDriver), on a phone-sized screen, against the application in
+//! development mode with its built-in stand-in QQ at `/dev/qq/`.
+//!
+//! Each test starts its own chromedriver on a free port and stops it at the
+//! end. Without chromedriver the tests print a note and pass, so `cargo test`
+//! still runs everywhere; in CI (`CI` set) a missing chromedriver fails them.
+//! Screenshots go to `target/screenshots/`.
+
+use std::future::Future;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, Options, PASSWORD, spawn_app_with};
+
+/// The phone: an iPhone 12–15 sized viewport, in CSS pixels.
+const PHONE_WIDTH: u32 = 390;
+const PHONE_HEIGHT: u32 = 844;
+/// How long a page may take to arrive. Generous: only a failing test waits this long.
+const WAIT: Duration = Duration::from_secs(30);
+/// How often to look again while waiting.
+const POLL: Duration = Duration::from_millis(50);
+/// Browsers at once: every test in the binary runs in parallel on two cores.
+static BROWSERS: Semaphore = Semaphore::const_new(2);
+
+const MOBILE: &str = "13800138000";
+
+// ---------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------
+
+/// The whole first login as a person does it on a phone, then logout, then
+/// the QQ login of someone already bound: straight home, no bind page.
+async fn first_qq_login_on_a_phone_then_logout_then_straight_back_in(backend: Backend) {
+    in_browser(backend, "first_login", |phone| async move {
+        phone.goto("/login").await;
+        phone.assert_page("登录", "/login").await;
+        assert_eq!(
+            phone.inner_width().await,
+            i64::from(PHONE_WIDTH),
+            "a phone-sized viewport"
+        );
+
+        phone.sign_up_with_qq("小明", MOBILE, PASSWORD).await;
+        assert_eq!(phone.h1().await, format!("你好，{MOBILE}"));
+
+        phone
+            .click(Locator::XPath("//button[normalize-space()='退出登录']"))
+            .await;
+        phone.assert_page("登录", "/login").await;
+        phone.goto("/").await;
+        assert_eq!(
+            phone.h1().await,
+            "欢迎",
+            "logged out: the home page no longer knows me"
+        );
+
+        phone.goto("/login").await;
+        phone.qq_authorize("小明").await;
+        phone.assert_page("首页", "/").await;
+        assert_eq!(
+            phone.h1().await,
+            format!("你好，{MOBILE}"),
+            "bound: no bind page this time"
+        );
+    })
+    .await;
+}
+
+/// A wrong password for an existing account, on the password login form and
+/// on the bind page: the form again, the reason in Chinese, and the page
+/// still works (the next, right attempt succeeds).
+async fn wrong_password_shows_the_form_again_with_the_reason(backend: Backend) {
+    in_browser(backend, "wrong_password", |phone| async move {
+        phone.goto("/login").await;
+        phone.sign_up_with_qq("小红", MOBILE, PASSWORD).await;
+        phone
+            .click(Locator::XPath("//button[normalize-space()='退出登录']"))
+            .await;
+        phone.assert_page("登录", "/login").await;
+
+        // The password form on /login.
+        phone.fill("#username", MOBILE).await;
+        phone.fill("#password", "not the password").await;
+        phone
+            .click(Locator::XPath(
+                "//form[@action='/login']//button[@type='submit']",
+            ))
+            .await;
+        phone.assert_page("登录", "/login").await;
+        assert_eq!(phone.error_text().await, "用户名或密码错误，请重试。");
+        assert_eq!(
+            phone.value("#username").await,
+            MOBILE,
+            "what was typed is kept"
+        );
+        assert_eq!(
+            phone.value("#password").await,
+            "",
+            "the password is never sent back"
+        );
+        phone.screenshot("login-error").await;
+
+        phone.fill("#password", PASSWORD).await;
+        phone
+            .click(Locator::XPath(
+                "//form[@action='/login']//button[@type='submit']",
+            ))
+            .await;
+        phone.assert_page("首页", "/").await;
+        assert_eq!(phone.h1().await, format!("你好，{MOBILE}"));
+        phone
+            .click(Locator::XPath("//button[normalize-space()='退出登录']"))
+            .await;
+        phone.assert_page("登录", "/login").await;
+
+        // The bind page: another QQ account tries the existing mobile with a wrong password.
+        phone.qq_authorize("小刚").await;
+        phone.assert_page("绑定账号", "/oauth/qq/callback").await;
+        phone.fill("#mobile", MOBILE).await;
+        phone.fill("#password", "not the password").await;
+        phone
+            .click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
+            .await;
+        phone.assert_page("绑定账号", "/oauth/qq/bind").await;
+        assert_eq!(
+            phone.error_text().await,
+            "这个手机号已经注册，但密码不正确。"
+        );
+        assert!(
+            phone.body_text().await.contains("「小刚」"),
+            "still names the QQ account"
+        );
+        assert_eq!(
+            phone.value("#mobile").await,
+            MOBILE,
+            "what was typed is kept"
+        );
+        assert_eq!(phone.value("#password").await, "");
+        phone.screenshot("bind-error").await;
+
+        // The same page, corrected: a new mobile creates the account and logs in.
+        phone.fill("#mobile", "13900139000").await;
+        phone.fill("#password", PASSWORD).await;
+        phone
+            .click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
+            .await;
+        phone.assert_page("首页", "/").await;
+        assert_eq!(phone.h1().await, "你好，13900139000");
+    })
+    .await;
+}
+
+/// Screenshots of each page of the first login on the phone, for people to
+/// look at; and no page may be wider than the phone.
+async fn screenshots_of_the_pages_on_a_phone(backend: Backend) {
+    in_browser(backend, "screenshots", |phone| async move {
+        phone.goto("/login").await;
+        phone.assert_fits_the_screen().await;
+        phone.screenshot("login").await;
+
+        phone.click(Locator::LinkText("QQ登录")).await;
+        phone
+            .assert_page("QQ登录（开发用模拟）", "/dev/qq/oauth2.0/authorize")
+            .await;
+        phone.assert_fits_the_screen().await;
+        phone.screenshot("dev-qq-authorize").await;
+
+        phone.fill("#nickname", "小明").await;
+        phone
+            .click(Locator::XPath("//button[normalize-space()='授权并登录']"))
+            .await;
+        phone.assert_page("绑定账号", "/oauth/qq/callback").await;
+        phone.assert_fits_the_screen().await;
+        phone.screenshot("bind").await;
+
+        phone.fill("#mobile", MOBILE).await;
+        phone.fill("#password", PASSWORD).await;
+        phone
+            .click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
+            .await;
+        phone.assert_page("首页", "/").await;
+        phone.assert_fits_the_screen().await;
+        phone.screenshot("home").await;
+    })
+    .await;
+}
+
+backend_tests!(
+    first_qq_login_on_a_phone_then_logout_then_straight_back_in,
+    wrong_password_shows_the_form_again_with_the_reason,
+    screenshots_of_the_pages_on_a_phone,
+);
+
+// ---------------------------------------------------------------------------
+// The phone: a browser session on the application
+// ---------------------------------------------------------------------------
+
+/// One browser session, on one running application.
+#[derive(Clone)]
+struct Phone {
+    client: Client,
+    base: String,
+    /// Test and backend, for screenshot names.
+    label: String,
+}
+
+impl Phone {
+    async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap_or_else(|e| panic!("open {path}: {e}"));
+    }
+
+    /// The first element matching `locator`, waiting for it to appear.
+    async fn find(&self, locator: Locator<'_>) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .every(POLL)
+            .for_element(locator)
+            .await
+            .unwrap_or_else(|e| panic!("{locator:?} on {}: {e}", self.where_am_i().await))
+    }
+
+    /// Clicks what `locator` finds and waits until the next page has loaded
+    /// (a new document, fully loaded): never a fixed sleep.
+    async fn click(&self, locator: Locator<'_>) {
+        let element = self.find(locator).await;
+        self.client
+            .execute("window.__qqloginPageBefore = true;", vec![])
+            .await
+            .unwrap_or_else(|e| panic!("mark the page: {e}"));
+        element
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {locator:?}: {e}"));
+        let until = Instant::now() + WAIT;
+        loop {
+            // While the browser navigates a script may fail; that only means "not yet".
+            let loaded = self
+                .client
+                .execute(
+                    "return document.readyState === 'complete' && !window.__qqloginPageBefore;",
+                    vec![],
+                )
+                .await;
+            if let Ok(Value::Bool(true)) = loaded {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "clicked {locator:?}, but no new page loaded within {WAIT:?} (last: {loaded:?}) on {}",
+                self.where_am_i().await
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Types `text` into the input `css`, replacing what it held.
+    async fn fill(&self, css: &str, text: &str) {
+        let input = self.find(Locator::Css(css)).await;
+        input
+            .clear()
+            .await
+            .unwrap_or_else(|e| panic!("clear {css}: {e}"));
+        input
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+        assert_eq!(self.value(css).await, text, "{css} holds what was typed");
+    }
+
+    async fn value(&self, css: &str) -> String {
+        let input = self.find(Locator::Css(css)).await;
+        input
+            .prop("value")
+            .await
+            .unwrap_or_else(|e| panic!("value of {css}: {e}"))
+            .unwrap_or_default()
+    }
+
+    async fn text_of(&self, css: &str) -> String {
+        let element = self.find(Locator::Css(css)).await;
+        element
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("text of {css}: {e}"))
+            .trim()
+            .to_owned()
+    }
+
+    async fn h1(&self) -> String {
+        self.text_of("h1").await
+    }
+
+    async fn body_text(&self) -> String {
+        self.text_of("body").await
+    }
+
+    /// The error box's message (the page must show one).
+    async fn error_text(&self) -> String {
+        self.text_of("[role=alert]").await
+    }
+
+    async fn title(&self) -> String {
+        self.client
+            .title()
+            .await
+            .unwrap_or_else(|e| panic!("title: {e}"))
+    }
+
+    async fn path(&self) -> String {
+        let url = self
+            .client
+            .current_url()
+            .await
+            .unwrap_or_else(|e| panic!("current url: {e}"));
+        url.path().to_owned()
+    }
+
+    /// For failure messages: the page's title, address and text.
+    async fn where_am_i(&self) -> String {
+        let url = match self.client.current_url().await {
+            Ok(url) => url.to_string(),
+            Err(e) => format!("(no url: {e})"),
+        };
+        let title = self.client.title().await.unwrap_or_default();
+        let text = match self.client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        format!("page 「{title}」 at {url}:\n{text}")
+    }
+
+    /// The page now shown is the one titled `title`, at `path`.
+    async fn assert_page(&self, title: &str, path: &str) {
+        let (actual_title, actual_path) = (self.title().await, self.path().await);
+        assert!(
+            actual_title == title && actual_path == path,
+            "expected the page 「{title}」 at {path}, got {}",
+            self.where_am_i().await
+        );
+    }
+
+    async fn inner_width(&self) -> i64 {
+        let width = self
+            .client
+            .execute("return window.innerWidth;", vec![])
+            .await;
+        width
+            .ok()
+            .and_then(|w| w.as_i64())
+            .unwrap_or_else(|| panic!("window.innerWidth"))
+    }
+
+    /// Nothing sticks out sideways: no horizontal scrolling on the phone.
+    async fn assert_fits_the_screen(&self) {
+        let widths = self
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("page widths: {e}"));
+        let (content, screen) = (widths[0].as_i64(), widths[1].as_i64());
+        assert!(
+            content.is_some() && content <= screen,
+            "{} is wider ({content:?}) than the screen ({screen:?})",
+            self.where_am_i().await
+        );
+    }
+
+    /// Saves what the screen shows as `target/screenshots/{name}-{label}.png`.
+    async fn screenshot(&self, name: &str) {
+        let png = self
+            .client
+            .screenshot()
+            .await
+            .unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
+        assert!(png.starts_with(b"\x89PNG"), "a screenshot is a PNG");
+        let path = screenshot_dir().join(format!("{name}-{}.png", self.label));
+        std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        println!("screenshot: {}", path.display());
+    }
+
+    /// From the login page: "QQ登录", then at the stand-in QQ type
+    /// `nickname` and press 授权并登录. Leaves the browser where QQ's answer
+    /// led (the bind page, or `next` when already bound).
+    async fn qq_authorize(&self, nickname: &str) {
+        self.assert_page("登录", "/login").await;
+        self.click(Locator::LinkText("QQ登录")).await;
+        self.assert_page("QQ登录（开发用模拟）", "/dev/qq/oauth2.0/authorize")
+            .await;
+        self.fill("#nickname", nickname).await;
+        self.click(Locator::XPath("//button[normalize-space()='授权并登录']"))
+            .await;
+    }
+
+    /// From the login page: the first QQ login of `nickname`, bound to a new
+    /// account for `mobile`; ends on the home page, logged in.
+    async fn sign_up_with_qq(&self, nickname: &str, mobile: &str, password: &str) {
+        self.qq_authorize(nickname).await;
+        self.assert_page("绑定账号", "/oauth/qq/callback").await;
+        assert!(
+            self.body_text()
+                .await
+                .contains(&format!("你正在用QQ账号「{nickname}」登录")),
+            "the bind page names the QQ account: {}",
+            self.where_am_i().await
+        );
+        self.fill("#mobile", mobile).await;
+        self.fill("#password", password).await;
+        self.click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
+            .await;
+        self.assert_page("首页", "/").await;
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    dir
+}
+
+// ---------------------------------------------------------------------------
+// The harness: chromedriver, Chromium, the application
+// ---------------------------------------------------------------------------
+
+/// Runs `body` in a fresh headless Chromium on a phone-sized screen, against
+/// the application in development mode on `backend`. The browser and its
+/// driver are stopped whatever happens; a failing test leaves a screenshot
+/// `target/screenshots/failed-{name}-{backend}.png` and chromedriver's log.
+async fn in_browser<F, Fut>(backend: Backend, name: &str, body: F)
+where
+    F: FnOnce(Phone) -> Fut,
+    Fut: Future<Output = ()> + 'static,
+{
+    let Some(chromedriver) = find_chromedriver() else {
+        let note = "chromedriver not found (install the Debian packages chromium and chromium-driver, \
+                    or set CHROMEDRIVER to its path)";
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the browser tests: {note}"
+        );
+        eprintln!("{note}: browser test {name} skipped");
+        return;
+    };
+    let label = match backend {
+        Backend::Sqlite => format!("{name}-sqlite"),
+        Backend::Postgres(_) => format!("{name}-postgres"),
+    };
+    let _permit = BROWSERS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    let app = spawn_app_with(
+        backend,
+        Options {
+            dev_mode: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let driver = Driver::start(&chromedriver);
+    let client = driver.new_session().await;
+
+    let phone = Phone {
+        client: client.clone(),
+        base: app.address.clone(),
+        label: label.clone(),
+    };
+    // On a task of its own, so that a failing assertion still lets us close the browser.
+    let outcome = actix_web::rt::spawn(body(phone.clone())).await;
+    if outcome.is_err() {
+        let shot = match client.screenshot().await {
+            Ok(png) => {
+                let path = screenshot_dir().join(format!("failed-{label}.png"));
+                std::fs::write(&path, png)
+                    .map(|()| path.display().to_string())
+                    .unwrap_or_default()
+            }
+            Err(e) => format!("(none: {e})"),
+        };
+        eprintln!(
+            "browser test {label} failed; screenshot {shot}; chromedriver's log ends:\n{}",
+            driver.log_tail()
+        );
+    }
+    let closed = client.close().await;
+    drop(driver);
+    match outcome {
+        Ok(()) => {}
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("browser test {label}: {e}"),
+    }
+    if let Err(e) = closed {
+        panic!("closing the browser: {e}");
+    }
+}
+
+/// `CHROMEDRIVER` if set, else `chromedriver` on the `PATH`.
+fn find_chromedriver() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("CHROMEDRIVER") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join("chromedriver"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A chromedriver process of our own, on a free port; killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+    /// Chromium's profile and chromedriver's log.
+    dir: tempfile::TempDir,
+}
+
+impl Driver {
+    fn start(chromedriver: &Path) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .arg(format!(
+                "--log-path={}",
+                dir.path().join("chromedriver.log").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", chromedriver.display()));
+        let mut driver = Self { child, port, dir };
+        driver.wait_until_listening();
+        driver
+    }
+
+    /// Polls the port until chromedriver answers, failing fast if it died.
+    fn wait_until_listening(&mut self) {
+        let until = Instant::now() + WAIT;
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "chromedriver exited ({status}) before listening; its log:\n{}",
+                    self.log_tail()
+                );
+            }
+            assert!(
+                Instant::now() < until,
+                "chromedriver not listening on port {} after {WAIT:?}",
+                self.port
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// A new headless Chromium, emulating a phone.
+    async fn new_session(&self) -> Client {
+        let profile = self.dir.path().join("profile");
+        let args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--lang=zh-CN".to_owned(),
+            format!("--user-data-dir={}", profile.display()),
+            format!("--window-size={PHONE_WIDTH},{PHONE_HEIGHT}"),
+        ];
+        let mut options = json!({
+            "args": args,
+            "mobileEmulation": {
+                "deviceMetrics": { "width": PHONE_WIDTH, "height": PHONE_HEIGHT, "pixelRatio": 2.0, "mobile": true, "touch": true },
+            },
+        });
+        let binary = std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+        if Path::new(&binary).is_file() {
+            options["binary"] = json!(binary);
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".to_owned(), json!("chrome"));
+        capabilities.insert("goog:chromeOptions".to_owned(), options);
+        ClientBuilder::native()
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "start Chromium through chromedriver: {e}; its log:\n{}",
+                    self.log_tail()
+                )
+            })
+    }
+
+    /// The last lines of chromedriver's log, for failure messages.
+    fn log_tail(&self) -> String {
+        let log =
+            std::fs::read_to_string(self.dir.path().join("chromedriver.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

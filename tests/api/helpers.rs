@@ -1,0 +1,401 @@
+//! `spawn_app`: the real application on a random port, with its own database
+//! (a temporary SQLite file, or a fresh schema on the PostgreSQL server named
+//! by `TEST_DATABASE_URL`) and its own stand-in QQ; and a test app with one
+//! helper per endpoint.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use qqlogin::config::{Config, DatabaseUrl, QqMode};
+use qqlogin::db::{Db, DbConn};
+use qqlogin::startup::Application;
+use reqwest::header::LOCATION;
+use secrecy::SecretString;
+use url::Url;
+
+use crate::fake_qq::FakeQq;
+
+pub const APP_ID: &str = "101474184";
+pub const APP_KEY: &str = "c9b9d2c3b5a1e5f0c1e8b7f3a2d1c4e5";
+pub const SECRET_KEY: &str = "test-secret-key-test-secret-key-test-secret-key-test-secret-key-0123";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Which database a test runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL when `TEST_DATABASE_URL` is set. In CI it must be: a
+    /// PostgreSQL test that silently did not run would hide a broken backend.
+    pub fn postgres() -> Option<Self> {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Some(Self::Postgres(url)),
+            _ if std::env::var_os("CI").is_some() => panic!("CI must set TEST_DATABASE_URL"),
+            _ => {
+                eprintln!("TEST_DATABASE_URL unset: PostgreSQL variant skipped");
+                None
+            }
+        }
+    }
+}
+
+/// Generates, for each named `async fn(Backend)`, a module with a `sqlite`
+/// and a `postgres` test.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                if let Some(backend) = $crate::helpers::Backend::postgres() {
+                    super::$name(backend).await
+                }
+            }
+        }
+    )*};
+}
+
+/// A database of its own for one test, removed when the test ends.
+pub struct TestDb {
+    pub url: DatabaseUrl,
+    _dir: Option<tempfile::TempDir>,
+    pg_cleanup: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn new(backend: &Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("qqlogin.db");
+                Self {
+                    url: DatabaseUrl::Sqlite {
+                        path: path.to_string_lossy().into_owned(),
+                    },
+                    _dir: Some(dir),
+                    pg_cleanup: None,
+                }
+            }
+            Backend::Postgres(base) => {
+                let schema = format!(
+                    "t_{}",
+                    qqlogin::flow::random_token()
+                        .to_lowercase()
+                        .replace('-', "_")
+                );
+                let schema = &schema[..30];
+                let mut conn =
+                    PgConnection::establish(base).expect("TEST_DATABASE_URL must be reachable");
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+                    .unwrap();
+                let separator = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{separator}options=-csearch_path%3D{schema}");
+                Self {
+                    url: DatabaseUrl::parse(&url).unwrap(),
+                    _dir: None,
+                    pg_cleanup: Some((base.clone(), schema.to_owned())),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.pg_cleanup
+            && let Ok(mut conn) = PgConnection::establish(base)
+        {
+            let _ = conn.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+        }
+    }
+}
+
+/// A running application and what a test needs around it.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub qq: FakeQq,
+    /// The same database the application uses, for asserting on rows.
+    pub db: Db,
+    pub config: Config,
+    _test_db: TestDb,
+}
+
+/// Options for `spawn_app_with`.
+pub struct Options {
+    pub qq_timeout: Duration,
+    pub dev_mode: bool,
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            qq_timeout: Duration::from_secs(2),
+            dev_mode: false,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, Options::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let qq = FakeQq::start(APP_ID, APP_KEY).await;
+    let test_db = TestDb::new(&backend);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let address = format!("http://127.0.0.1:{port}");
+
+    let mut config = Config::defaults().unwrap();
+    config.listen = listener.local_addr().unwrap();
+    config.database = test_db.url.clone();
+    config.redirect_uri = Url::parse(&format!("{address}/oauth/qq/callback")).unwrap();
+    config.secret_key = SecretString::from(SECRET_KEY.to_owned());
+    config.secret_is_ephemeral = false;
+    config.qq_timeout = options.qq_timeout;
+    config.db_timeout = Duration::from_secs(2);
+    config.workers = Some(2);
+    config.cors_origins = qqlogin::config::Origins(options.cors_origins);
+    config.qq = if options.dev_mode {
+        QqMode::DevStandIn
+    } else {
+        QqMode::Real {
+            app_id: APP_ID.to_owned(),
+            app_key: SecretString::from(APP_KEY.to_owned()),
+            graph_url: Url::parse(&qq.base_url).unwrap(),
+        }
+    };
+
+    let app = Application::build_with_listener(config.clone(), listener)
+        .await
+        .expect("application builds");
+    actix_web::rt::spawn(app.run_until_stopped());
+    let db = Db::new(test_db.url.clone(), 2, Duration::from_secs(5));
+    TestApp {
+        address,
+        port,
+        qq,
+        db,
+        config,
+        _test_db: test_db,
+    }
+}
+
+/// A browser: its own cookie jar, redirects not followed (tests look at each hop).
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub jar: std::sync::Arc<reqwest::cookie::Jar>,
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self { client, jar }
+    }
+
+    /// The cookies this browser would send to `url`, as one `Cookie` header value.
+    pub fn cookie_header(&self, url: &str) -> String {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&url.parse().unwrap())
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// A page, read: status, location and body.
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Page {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let location = headers
+            .get(LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.text().await.unwrap();
+        Self {
+            status,
+            location,
+            body,
+            headers,
+        }
+    }
+
+    /// The value of the form field `name` (hidden or pre-filled).
+    pub fn field(&self, name: &str) -> Option<String> {
+        let marker = format!("name=\"{name}\"");
+        let at = self.body.find(&marker)?;
+        let tag_end = at + self.body[at..].find('>')?;
+        let tag = &self.body[at..tag_end];
+        let value = tag.split("value=\"").nth(1)?.split('"').next()?;
+        Some(
+            value
+                .replace("&amp;", "&")
+                .replace("&#x2f;", "/")
+                .replace("&quot;", "\""),
+        )
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, browser: &Browser, path: &str) -> Page {
+        Page::from(browser.client.get(self.url(path)).send().await.unwrap()).await
+    }
+
+    pub async fn post_form(&self, browser: &Browser, path: &str, form: &[(&str, &str)]) -> Page {
+        Page::from(
+            browser
+                .client
+                .post(self.url(path))
+                .form(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// `GET /oauth/qq/login`; returns the `state` the browser was sent to QQ with.
+    pub async fn start_qq_login(&self, browser: &Browser, next: &str) -> String {
+        let page = self
+            .get(
+                browser,
+                &format!("/oauth/qq/login?next={}", urlencode(next)),
+            )
+            .await;
+        assert_eq!(page.status, 302, "{}", page.body);
+        let location = Url::parse(page.location.as_deref().unwrap()).unwrap();
+        location
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned()
+    }
+
+    /// The callback, as QQ's redirect would reach it.
+    pub async fn callback(&self, browser: &Browser, code: &str, state: &str) -> Page {
+        let path = format!(
+            "/oauth/qq/callback?code={}&state={}",
+            urlencode(code),
+            urlencode(state)
+        );
+        self.get(browser, &path).await
+    }
+
+    /// A whole round trip to QQ for `openid`: start, QQ grants, callback.
+    pub async fn qq_login(&self, browser: &Browser, openid: &str, next: &str) -> Page {
+        let state = self.start_qq_login(browser, next).await;
+        let code = self.qq.grant(openid, &format!("昵称{}", &openid[..4]));
+        self.callback(browser, &code, &state).await
+    }
+
+    /// Submits the bind form of `page` with a mobile and password.
+    pub async fn bind(&self, browser: &Browser, page: &Page, mobile: &str, password: &str) -> Page {
+        let token = page
+            .field("access_token")
+            .expect("bind page has access_token");
+        let csrf = page.field("csrf_token").expect("bind page has csrf_token");
+        let form = [
+            ("access_token", token.as_str()),
+            ("csrf_token", csrf.as_str()),
+            ("mobile", mobile),
+            ("password", password),
+        ];
+        self.post_form(browser, "/oauth/qq/bind", &form).await
+    }
+
+    /// First QQ login of `openid`, bound to a new account for `mobile`.
+    pub async fn sign_up_with_qq(&self, browser: &Browser, openid: &str, mobile: &str) -> Page {
+        let bind_page = self.qq_login(browser, openid, "/").await;
+        assert_eq!(bind_page.status, 200, "{}", bind_page.body);
+        let done = self.bind(browser, &bind_page, mobile, PASSWORD).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        done
+    }
+
+    /// The home page's greeting, if someone is logged in.
+    pub async fn logged_in_as(&self, browser: &Browser) -> Option<String> {
+        let page = self.get(browser, "/").await;
+        assert_eq!(page.status, 200);
+        let start = page.body.find("你好，")? + "你好，".len();
+        Some(page.body[start..].split('<').next()?.to_owned())
+    }
+
+    pub async fn user_count(&self) -> i64 {
+        self.count("users").await
+    }
+
+    pub async fn link_count(&self) -> i64 {
+        self.count("qq_links").await
+    }
+
+    async fn count(&self, table: &'static str) -> i64 {
+        use diesel::prelude::*;
+        use qqlogin::db::schema::{qq_links, users};
+        self.db
+            .run(move |conn: &mut DbConn| {
+                Ok(match table {
+                    "users" => users::table.count().get_result(conn)?,
+                    _ => qq_links::table.count().get_result(conn)?,
+                })
+            })
+            .await
+            .unwrap()
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Polls `check` until it holds or `deadline` passes: never a fixed sleep.
+pub async fn eventually(deadline: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let until = Instant::now() + deadline;
+    while Instant::now() < until {
+        if check().await {
+            return true;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    check().await
+}
+
+/// A fresh 32-hex openid, as QQ's look.
+pub fn new_openid() -> String {
+    let token = qqlogin::flow::random_token();
+    token
+        .bytes()
+        .take(32)
+        .map(|b| format!("{:X}", b % 16))
+        .collect()
+}

@@ -1,0 +1,310 @@
+//! The QQ login through the pages: first time (bind), every time after, and
+//! the password login beside it.
+
+use qqlogin::domain::Password;
+use qqlogin::password::Hasher;
+use secrecy::SecretString;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, Browser, PASSWORD, TestApp, new_openid, spawn_app};
+
+/// An account that exists without any QQ link (as one made before QQ login existed).
+pub async fn create_plain_user(app: &TestApp, mobile: &str, password: &str) {
+    let hash = Hasher::new(1)
+        .unwrap()
+        .hash(Password::parse(SecretString::from(password.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let mobile = mobile.to_owned();
+    app.db
+        .run(move |c| qqlogin::db::user::insert(c, &mobile, &hash))
+        .await
+        .unwrap();
+}
+
+async fn first_qq_login_binds_a_new_account_and_returns_to_next(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new();
+    let openid = new_openid();
+
+    let bind_page = app.qq_login(&browser, &openid, "/orders?id=7").await;
+    assert_eq!(bind_page.status, 200);
+    assert!(bind_page.body.contains("绑定账号"), "{}", bind_page.body);
+    assert!(
+        bind_page.body.contains(&format!("昵称{}", &openid[..4])),
+        "the page names the QQ account"
+    );
+    assert_eq!(bind_page.headers["cache-control"], "no-store");
+
+    let done = app
+        .bind(&browser, &bind_page, "13800138000", PASSWORD)
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("/orders?id=7"));
+    assert_eq!(
+        app.logged_in_as(&browser).await.as_deref(),
+        Some("13800138000")
+    );
+    assert_eq!((app.user_count().await, app.link_count().await), (1, 1));
+}
+
+async fn a_bound_qq_account_logs_straight_in_next_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let openid = new_openid();
+    app.sign_up_with_qq(&Browser::new(), &openid, "13800138000")
+        .await;
+    let user_info_calls = app.qq.calls_to("/user/get_user_info");
+
+    let browser = Browser::new();
+    let page = app.qq_login(&browser, &openid, "/cart").await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some("/cart"));
+    assert_eq!(
+        app.logged_in_as(&browser).await.as_deref(),
+        Some("13800138000")
+    );
+    assert_eq!(
+        app.qq.calls_to("/user/get_user_info"),
+        user_info_calls,
+        "a returning user needs no nickname"
+    );
+    assert_eq!(app.user_count().await, 1);
+}
+
+async fn binding_an_existing_mobile_links_that_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    create_plain_user(&app, "13912345678", PASSWORD).await;
+    let browser = Browser::new();
+    let openid = new_openid();
+
+    let bind_page = app.qq_login(&browser, &openid, "/").await;
+    let done = app
+        .bind(&browser, &bind_page, "13912345678", PASSWORD)
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!((app.user_count().await, app.link_count().await), (1, 1));
+
+    let again = Browser::new();
+    assert_eq!(app.qq_login(&again, &openid, "/").await.status, 303);
+    assert_eq!(
+        app.logged_in_as(&again).await.as_deref(),
+        Some("13912345678")
+    );
+}
+
+async fn a_wrong_password_for_an_existing_mobile_shows_the_form_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    create_plain_user(&app, "13912345678", PASSWORD).await;
+    let browser = Browser::new();
+    let bind_page = app.qq_login(&browser, &new_openid(), "/").await;
+
+    let refused = app
+        .bind(&browser, &bind_page, "13912345678", "not the password")
+        .await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.body.contains("密码不正确"), "{}", refused.body);
+    assert_eq!(
+        refused.field("mobile").as_deref(),
+        Some("13912345678"),
+        "what was typed stays"
+    );
+    assert_eq!(app.link_count().await, 0);
+    assert_eq!(app.logged_in_as(&browser).await, None);
+
+    // The form it shows again still works.
+    let done = app.bind(&browser, &refused, "13912345678", PASSWORD).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+}
+
+async fn a_badly_filled_bind_form_says_what_is_wrong_and_writes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new();
+    let bind_page = app.qq_login(&browser, &new_openid(), "/").await;
+
+    for (mobile, password, reason) in [
+        ("12345", PASSWORD, "请输入正确的手机号"),
+        ("13800138000' OR '1'='1", PASSWORD, "请输入正确的手机号"),
+        ("13800138000", "short", "密码长度应为8到128个字符"),
+        (
+            "13800138000",
+            &"x".repeat(10_000),
+            "密码长度应为8到128个字符",
+        ),
+    ] {
+        let refused = app.bind(&browser, &bind_page, mobile, password).await;
+        assert_eq!(refused.status, 400, "{mobile}");
+        assert!(refused.body.contains(reason), "{mobile}: {}", refused.body);
+    }
+    assert_eq!((app.user_count().await, app.link_count().await), (0, 0));
+}
+
+async fn a_mobile_whose_account_has_another_qq_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.sign_up_with_qq(&Browser::new(), &new_openid(), "13800138000")
+        .await;
+    let browser = Browser::new();
+    let bind_page = app.qq_login(&browser, &new_openid(), "/").await;
+
+    let refused = app
+        .bind(&browser, &bind_page, "13800138000", PASSWORD)
+        .await;
+    assert_eq!(refused.status, 409);
+    assert!(
+        refused.body.contains("已经绑定了另一个QQ账号"),
+        "{}",
+        refused.body
+    );
+    assert_eq!((app.user_count().await, app.link_count().await), (1, 1));
+}
+
+async fn the_password_form_logs_in_by_mobile_and_refuses_a_wrong_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    create_plain_user(&app, "13912345678", PASSWORD).await;
+
+    for (login, password) in [
+        ("13912345678", "wrong password"),
+        ("13000000000", PASSWORD),
+        ("13912345678", "x"),
+    ] {
+        let browser = Browser::new();
+        let form = app.get(&browser, "/login").await;
+        let csrf = form.field("csrf_token").unwrap();
+        let page = app
+            .post_form(
+                &browser,
+                "/login",
+                &[
+                    ("username", login),
+                    ("password", password),
+                    ("csrf_token", &csrf),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 401, "{login}");
+        assert!(
+            page.body.contains("用户名或密码错误"),
+            "one answer for unknown and wrong: {}",
+            page.body
+        );
+    }
+
+    let browser = Browser::new();
+    let form = app.get(&browser, "/login?next=/me").await;
+    assert!(
+        form.body.contains("QQ登录") && form.body.contains("/oauth/qq/login?next=/me"),
+        "{}",
+        form.body
+    );
+    let csrf = form.field("csrf_token").unwrap();
+    let page = app
+        .post_form(
+            &browser,
+            "/login",
+            &[
+                ("username", " 13912345678 "),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+                ("next", "/me"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some("/me"));
+    assert_eq!(
+        app.logged_in_as(&browser).await.as_deref(),
+        Some("13912345678")
+    );
+}
+
+async fn logging_out_ends_the_session_on_the_server(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new();
+    app.sign_up_with_qq(&browser, &new_openid(), "13800138000")
+        .await;
+    let cookie = session_cookie(&app, &browser);
+
+    let home = app.get(&browser, "/").await;
+    let csrf = home.field("csrf_token").unwrap();
+    let out = app
+        .post_form(&browser, "/logout", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.location.as_deref(), Some("/login"));
+    assert_eq!(app.logged_in_as(&browser).await, None);
+
+    // The cookie from before logout, replayed from elsewhere, is worthless.
+    let replay = reqwest::Client::new()
+        .get(app.url("/api/me"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+}
+
+async fn the_session_id_changes_at_login(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new();
+    let bind_page = app.qq_login(&browser, &new_openid(), "/").await;
+    let before = session_cookie(&app, &browser);
+    app.bind(&browser, &bind_page, "13800138000", PASSWORD)
+        .await;
+    let after = session_cookie(&app, &browser);
+    assert_ne!(before, after, "no session fixation");
+    let stale = reqwest::Client::new()
+        .get(app.url("/api/me"))
+        .header("cookie", before)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 401);
+}
+
+async fn next_never_leads_off_the_site(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let openid = new_openid();
+    app.sign_up_with_qq(&Browser::new(), &openid, "13800138000")
+        .await;
+    for next in [
+        "//evil.example/x",
+        "https://evil.example",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "javascript:alert(1)",
+    ] {
+        let browser = Browser::new();
+        let page = app.qq_login(&browser, &openid, next).await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location.as_deref(), Some("/"), "{next:?}");
+    }
+}
+
+async fn session_cookies_are_http_only_and_same_site(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let page = app.get(&Browser::new(), "/oauth/qq/login").await;
+    let cookie = page.headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("qqlogin_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "plain http in tests: {cookie}");
+}
+
+fn session_cookie(app: &TestApp, browser: &Browser) -> String {
+    browser.cookie_header(&app.url("/"))
+}
+
+backend_tests!(
+    first_qq_login_binds_a_new_account_and_returns_to_next,
+    a_bound_qq_account_logs_straight_in_next_time,
+    binding_an_existing_mobile_links_that_account,
+    a_wrong_password_for_an_existing_mobile_shows_the_form_again,
+    a_badly_filled_bind_form_says_what_is_wrong_and_writes_nothing,
+    a_mobile_whose_account_has_another_qq_is_refused,
+    the_password_form_logs_in_by_mobile_and_refuses_a_wrong_password,
+    logging_out_ends_the_session_on_the_server,
+    the_session_id_changes_at_login,
+    next_never_leads_off_the_site,
+    session_cookies_are_http_only_and_same_site,
+);

@@ -1,0 +1,112 @@
+//! The callback's `state`: single use, tied to the browser that started the
+//! login, and checked before anything is asked of QQ.
+
+use crate::backend_tests;
+use crate::helpers::{Backend, Browser, new_openid, spawn_app};
+
+async fn a_callback_without_a_started_login_is_refused_before_calling_qq(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let code = app.qq.grant(&new_openid(), "小明");
+    let page = app.callback(&Browser::new(), &code, "made-up-state").await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("登录请求已失效"), "{}", page.body);
+    assert_eq!(app.qq.calls_to("/oauth2.0/token"), 0);
+}
+
+async fn a_wrong_or_missing_state_is_refused_before_calling_qq(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for bad_state in ["wrong", ""] {
+        let browser = Browser::new();
+        app.start_qq_login(&browser, "/").await;
+        let code = app.qq.grant(&new_openid(), "小明");
+        let page = app.callback(&browser, &code, bad_state).await;
+        assert_eq!(page.status, 400, "{bad_state:?}");
+        assert!(page.body.contains("无法确认登录请求"), "{}", page.body);
+    }
+    let browser = Browser::new();
+    app.start_qq_login(&browser, "/").await;
+    let code = app.qq.grant(&new_openid(), "小明");
+    let page = app
+        .get(&browser, &format!("/oauth/qq/callback?code={code}"))
+        .await;
+    assert_eq!(page.status, 400);
+    assert_eq!(app.qq.calls_to("/oauth2.0/token"), 0);
+}
+
+async fn a_state_works_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new();
+    let state = app.start_qq_login(&browser, "/").await;
+    let first = app
+        .callback(&browser, &app.qq.grant(&new_openid(), "a"), &state)
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let again = app
+        .callback(&browser, &app.qq.grant(&new_openid(), "b"), &state)
+        .await;
+    assert_eq!(again.status, 400);
+    assert_eq!(app.qq.calls_to("/oauth2.0/token"), 1);
+}
+
+async fn a_state_from_another_browser_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let attacker = Browser::new();
+    let state = app.start_qq_login(&attacker, "/").await;
+    let code = app.qq.grant(&new_openid(), "attacker");
+
+    // The victim's browser is made to open the attacker's callback URL.
+    let victim = Browser::new();
+    app.start_qq_login(&victim, "/").await;
+    let page = app.callback(&victim, &code, &state).await;
+    assert_eq!(page.status, 400);
+    assert_eq!(app.qq.calls_to("/oauth2.0/token"), 0);
+    assert_eq!(app.logged_in_as(&victim).await, None);
+}
+
+async fn qq_sending_the_person_back_without_a_code_says_so(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new();
+    let state = app.start_qq_login(&browser, "/").await;
+    let page = app
+        .get(&browser, &format!("/oauth/qq/callback?state={state}"))
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("QQ没有完成授权"), "{}", page.body);
+}
+
+async fn the_authorize_redirect_carries_what_qq_needs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let page = app.get(&Browser::new(), "/oauth/qq/login?next=/x").await;
+    let location = url::Url::parse(page.location.as_deref().unwrap()).unwrap();
+    assert!(
+        location
+            .as_str()
+            .starts_with(&format!("{}/oauth2.0/authorize?", app.qq.base_url)),
+        "{location}"
+    );
+    let q: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], crate::helpers::APP_ID);
+    assert_eq!(q["redirect_uri"], app.config.redirect_uri.as_str());
+    assert_eq!(q["scope"], "get_user_info");
+    assert!(q["state"].len() >= 43, "256 bits of state");
+    assert!(!q.contains_key("display"));
+
+    let phone = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148")
+        .build()
+        .unwrap();
+    let response = phone.get(app.url("/oauth/qq/login")).send().await.unwrap();
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(location.contains("display=mobile"), "{location}");
+}
+
+backend_tests!(
+    a_callback_without_a_started_login_is_refused_before_calling_qq,
+    a_wrong_or_missing_state_is_refused_before_calling_qq,
+    a_state_works_once,
+    a_state_from_another_browser_is_refused,
+    qq_sending_the_person_back_without_a_code_says_so,
+    the_authorize_redirect_carries_what_qq_needs,
+);

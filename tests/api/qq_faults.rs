@@ -1,0 +1,127 @@
+//! QQ refusing, failing, slow or answering garbage: a clear page within the
+//! time-out, nothing written, and the service answering meanwhile.
+
+use std::time::{Duration, Instant};
+
+use crate::backend_tests;
+use crate::fake_qq::{Endpoint, Fault};
+use crate::helpers::{Backend, Browser, Options, new_openid, spawn_app, spawn_app_with};
+
+async fn a_reused_code_asks_the_person_to_start_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new();
+    let state = app.start_qq_login(&browser, "/").await;
+    let code = app.qq.grant(&new_openid(), "小明");
+    assert_eq!(app.callback(&browser, &code, &state).await.status, 200);
+
+    // The same code again, through a fresh state (a refreshed page).
+    let state = app.start_qq_login(&browser, "/").await;
+    let page = app.callback(&browser, &code, &state).await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("QQ授权已失效"), "{}", page.body);
+    assert!(page.body.contains("重新点击“QQ登录”"), "{}", page.body);
+}
+
+async fn every_kind_of_qq_failure_is_a_clear_page_and_writes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let faults = [
+        (Endpoint::Token, Fault::Status(500)),
+        (Endpoint::Token, Fault::Garbage),
+        (Endpoint::Token, Fault::Html),
+        (Endpoint::Token, Fault::Empty),
+        (Endpoint::Token, Fault::Huge),
+        (
+            Endpoint::Token,
+            Fault::ApiError {
+                code: 100013,
+                description: "access token is illegal".into(),
+            },
+        ),
+        (
+            Endpoint::Me,
+            Fault::ApiError {
+                code: 100016,
+                description: "access token check failed".into(),
+            },
+        ),
+        (Endpoint::Me, Fault::MeWrongClientId),
+        (Endpoint::Me, Fault::Status(502)),
+        (Endpoint::Me, Fault::Garbage),
+    ];
+    for (endpoint, fault) in faults {
+        let label = format!("{endpoint:?} {fault:?}");
+        app.qq.clear_faults();
+        app.qq.set_fault_on(endpoint, fault);
+        let browser = Browser::new();
+        let page = app.qq_login(&browser, &new_openid(), "/").await;
+        assert!(matches!(page.status, 400 | 503), "{label}: {}", page.status);
+        assert!(page.body.contains("QQ"), "{label}: {}", page.body);
+        assert!(
+            !page.body.contains("panicked") && !page.body.contains("Error"),
+            "{label}: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains("href=\"/login\""),
+            "{label}: a way forward"
+        );
+        assert_eq!(app.logged_in_as(&browser).await, None, "{label}");
+    }
+    assert_eq!((app.user_count().await, app.link_count().await), (0, 0));
+}
+
+async fn user_info_failing_still_lets_the_person_bind(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.qq
+        .set_fault_on(Endpoint::UserInfo, Fault::UserInfoError);
+    let browser = Browser::new();
+    let page = app.qq_login(&browser, &new_openid(), "/").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("绑定账号"));
+}
+
+async fn a_slow_qq_gets_an_answer_within_the_time_out_while_health_checks_answer(backend: Backend) {
+    let timeout = Duration::from_millis(500);
+    let app = spawn_app_with(
+        backend,
+        Options {
+            qq_timeout: timeout,
+            ..Options::default()
+        },
+    )
+    .await;
+    app.qq
+        .set_fault_on(Endpoint::Token, Fault::Delay(Duration::from_secs(30)));
+    let browser = Browser::new();
+    let state = app.start_qq_login(&browser, "/").await;
+    let code = app.qq.grant(&new_openid(), "慢");
+
+    let started = Instant::now();
+    let slow = app.callback(&browser, &code, &state);
+    let health = async {
+        // While the callback waits on QQ, the service still answers.
+        let response = reqwest::get(app.url("/healthz")).await.unwrap();
+        (response.status().as_u16(), started.elapsed())
+    };
+    let (page, (health_status, health_after)) = tokio::join!(slow, health);
+    let took = started.elapsed();
+
+    assert_eq!(health_status, 200);
+    assert!(
+        health_after < timeout,
+        "healthz waited on QQ: {health_after:?}"
+    );
+    assert_eq!(page.status, 503);
+    assert!(page.body.contains("QQ暂时没有响应"), "{}", page.body);
+    assert!(
+        took >= timeout && took < timeout * 6,
+        "answered after {took:?}"
+    );
+}
+
+backend_tests!(
+    a_reused_code_asks_the_person_to_start_again,
+    every_kind_of_qq_failure_is_a_clear_page_and_writes_nothing,
+    user_info_failing_still_lets_the_person_bind,
+    a_slow_qq_gets_an_answer_within_the_time_out_while_health_checks_answer,
+);

@@ -1,0 +1,256 @@
+//! The program as an operator meets it: settings, development mode, signals,
+//! migrations.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use qqlogin::db::Db;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, Browser, Options, Page, TestDb, spawn_app_with};
+
+const BIN: &str = env!("CARGO_BIN_EXE_qqlogin");
+
+/// The binary with a clean environment, in a fresh directory.
+fn qqlogin(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(dir);
+    cmd
+}
+
+#[test]
+fn help_lists_every_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = qqlogin(dir.path()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for setting in [
+        "QQLOGIN_LISTEN",
+        "DATABASE_URL",
+        "QQ_APP_ID",
+        "QQ_APP_KEY",
+        "QQ_REDIRECT_URI",
+        "QQ_GRAPH_URL",
+        "SECRET_KEY",
+        "QQLOGIN_JWT_TTL",
+        "QQLOGIN_CORS_ORIGINS",
+        "QQ_TIMEOUT_MS",
+        "QQLOGIN_DB_POOL_SIZE",
+    ] {
+        assert!(
+            help.contains(setting),
+            "{setting} missing from --help:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_setting_exits_2_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "k".repeat(64);
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("QQLOGIN_LISTEN", "not-an-address")], "QQLOGIN_LISTEN"),
+        (
+            &[("DATABASE_URL", "mysql://root:hunter2@db/x")],
+            "DATABASE_URL",
+        ),
+        (
+            &[("QQ_APP_ID", "101474184"), ("QQ_APP_KEY", "appkey")],
+            "SECRET_KEY",
+        ),
+        (
+            &[
+                ("QQ_APP_ID", "101474184"),
+                ("QQ_APP_KEY", "appkey"),
+                ("SECRET_KEY", "short"),
+            ],
+            "SECRET_KEY",
+        ),
+        (
+            &[("QQ_APP_ID", "101474184"), ("SECRET_KEY", &key)],
+            "QQ_APP_KEY",
+        ),
+        (&[("QQ_REDIRECT_URI", "ftp://x/cb")], "QQ_REDIRECT_URI"),
+        (&[("QQ_TIMEOUT_MS", "60000")], "QQ_TIMEOUT_MS"),
+    ];
+    for (env, setting) in cases {
+        let out = qqlogin(dir.path())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{env:?}: {stderr}");
+        assert!(stderr.contains(setting), "{env:?}: {stderr}");
+        assert!(
+            !stderr.contains("hunter2") && !stderr.contains("appkey"),
+            "a secret was echoed: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_dotenv_file_is_read_and_real_environment_variables_win() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "QQLOGIN_LISTEN=from-dotenv\n").unwrap();
+    let out = qqlogin(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "the .env value was used");
+    let out = qqlogin(dir.path())
+        .env("QQLOGIN_LISTEN", "still-bad-but-mine")
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn with_no_settings_it_runs_in_development_mode_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = qqlogin(dir.path())
+        .env("QQLOGIN_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let port = loop {
+        let line = lines.next().expect("the server logs its port").unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if let Some(rest) = line.split("(port ").nth(1) {
+            break rest.trim_end_matches(')').parse::<u16>().unwrap();
+        }
+    };
+    assert!(
+        log.contains("DEVELOPMENT MODE") && log.contains("STAND-IN QQ"),
+        "{log}"
+    );
+    assert!(
+        dir.path().join("qqlogin.db").exists(),
+        "SQLite file in the working directory"
+    );
+
+    let health = reqwest::blocking_get(&format!("http://127.0.0.1:{port}/healthz"));
+    assert_eq!(health, 200);
+    let ready = reqwest::blocking_get(&format!("http://127.0.0.1:{port}/readyz"));
+    assert_eq!(ready, 200);
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = wait_with_deadline(&mut child, Duration::from_secs(20));
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+}
+
+fn wait_with_deadline(
+    child: &mut std::process::Child,
+    deadline: Duration,
+) -> Option<std::process::ExitStatus> {
+    let until = std::time::Instant::now() + deadline;
+    while std::time::Instant::now() < until {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+/// A tiny blocking GET, so these process tests need no runtime.
+mod reqwest {
+    use std::io::{Read, Write};
+    pub fn blocking_get(url: &str) -> u16 {
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_once('/').unwrap();
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+}
+
+async fn migrations_run_up_down_and_up_again(backend: Backend) {
+    let test_db = TestDb::new(&backend);
+    let db = Db::new(test_db.url.clone(), 1, Duration::from_secs(5));
+    db.migrate().await.unwrap();
+    db.revert_all_migrations().await.unwrap();
+    db.migrate().await.unwrap();
+    db.migrate().await.unwrap();
+}
+
+async fn the_development_stand_in_takes_a_person_through_the_whole_flow(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        Options {
+            dev_mode: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let browser = Browser::new();
+    let to_qq = app.get(&browser, "/oauth/qq/login?next=/orders").await;
+    let authorize_url = to_qq.location.unwrap();
+    assert!(
+        authorize_url.starts_with(&app.url("/dev/qq/oauth2.0/authorize?")),
+        "{authorize_url}"
+    );
+
+    let qq_page = Page::from(browser.client.get(&authorize_url).send().await.unwrap()).await;
+    assert_eq!(qq_page.status, 200);
+    assert!(qq_page.body.contains("模拟QQ"), "{}", qq_page.body);
+    let form = [
+        ("client_id", qq_page.field("client_id").unwrap()),
+        ("redirect_uri", qq_page.field("redirect_uri").unwrap()),
+        ("state", qq_page.field("state").unwrap()),
+        ("nickname", "开发者".to_owned()),
+    ];
+    let back = Page::from(
+        browser
+            .client
+            .post(app.url("/dev/qq/oauth2.0/authorize"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(back.status, 302);
+    let callback = back.location.unwrap();
+    assert!(
+        callback.starts_with(&app.url("/oauth/qq/callback?code=")),
+        "{callback}"
+    );
+
+    let bind_page = Page::from(browser.client.get(&callback).send().await.unwrap()).await;
+    assert_eq!(bind_page.status, 200, "{}", bind_page.body);
+    assert!(bind_page.body.contains("开发者"));
+    let done = app
+        .bind(
+            &browser,
+            &bind_page,
+            "13800138000",
+            crate::helpers::PASSWORD,
+        )
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/orders"));
+    assert_eq!(
+        app.logged_in_as(&browser).await.as_deref(),
+        Some("13800138000")
+    );
+}
+
+backend_tests!(
+    migrations_run_up_down_and_up_again,
+    the_development_stand_in_takes_a_person_through_the_whole_flow
+);
