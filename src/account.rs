@@ -1,10 +1,15 @@
 //! Accounts: logging in with a password and linking a QQ account. The pages
 //! and the JSON API both call these; neither holds a copy of the logic.
 
+use std::net::IpAddr;
+
+use secrecy::SecretString;
+
 use crate::db::user::User;
 use crate::db::{self, Db, DbError};
 use crate::domain::{Mobile, OpenId, Password};
 use crate::password::{HashError, Hasher};
+use crate::throttle::{Attempt, RetryAfter, Throttle};
 
 /// Why an account operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +18,9 @@ pub enum AccountError {
     /// does not reveal which accounts exist.
     #[error("wrong user name or password")]
     WrongCredentials,
+    /// Too many failed attempts for this account name or from this address.
+    #[error("too many failed attempts; retry after {} s", .0.0)]
+    Throttled(RetryAfter),
     /// The mobile's account exists and the password is wrong.
     #[error("wrong password for the existing account")]
     WrongPassword,
@@ -34,12 +42,18 @@ pub enum AccountError {
 pub struct Accounts {
     db: Db,
     hasher: Hasher,
+    throttle: Throttle,
     app_id: String,
 }
 
 impl Accounts {
     pub fn new(db: Db, hasher: Hasher, app_id: String) -> Self {
-        Self { db, hasher, app_id }
+        Self {
+            throttle: Throttle::new(db.clone()),
+            db,
+            hasher,
+            app_id,
+        }
     }
 
     pub fn db(&self) -> &Db {
@@ -62,18 +76,52 @@ impl Accounts {
             .await?)
     }
 
-    /// Logs in by user name or mobile and password.
-    pub async fn log_in(&self, login: &str, password: Password) -> Result<User, AccountError> {
-        let login = login.trim().to_owned();
+    /// Logs in by user name or mobile and password, within the throttle's limits.
+    pub async fn log_in(
+        &self,
+        login: &str,
+        password: SecretString,
+        from: Option<IpAddr>,
+    ) -> Result<User, AccountError> {
+        let attempt = Attempt::new(login, from);
+        self.throttle
+            .check(&attempt)
+            .await?
+            .map_err(AccountError::Throttled)?;
+        // A password of impossible length cannot be right: no need to hash it.
+        let user = match Password::parse(password) {
+            Ok(password) => self.check_password(login.trim(), password).await?,
+            Err(_) => None,
+        };
+        match user {
+            Some(user) => {
+                self.throttle.succeeded(&attempt).await?;
+                Ok(user)
+            }
+            None => {
+                self.throttle.failed(&attempt).await?;
+                Err(AccountError::WrongCredentials)
+            }
+        }
+    }
+
+    /// The user if `password` is theirs; an unknown name costs the same time.
+    async fn check_password(
+        &self,
+        login: &str,
+        password: Password,
+    ) -> Result<Option<User>, AccountError> {
+        let login = login.to_owned();
         let user = self
             .db
             .run(move |conn| db::user::find_by_login(conn, &login))
             .await?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
-        match user {
-            Some(user) if self.hasher.verify(password, stored).await? => Ok(user),
-            _ => Err(AccountError::WrongCredentials),
-        }
+        Ok(if self.hasher.verify(password, stored).await? {
+            user
+        } else {
+            None
+        })
     }
 
     /// Links `openid` to the account of `mobile`, creating that account (user
@@ -87,7 +135,13 @@ impl Accounts {
         openid: &OpenId,
         mobile: &Mobile,
         password: Password,
+        from: Option<IpAddr>,
     ) -> Result<User, AccountError> {
+        let attempt = Attempt::new(mobile.as_str(), from);
+        self.throttle
+            .check(&attempt)
+            .await?
+            .map_err(AccountError::Throttled)?;
         // Twice at most: a concurrent bind may create the same mobile's account
         // between our look-up and our insert; then it is an existing account.
         for _ in 0..2 {
@@ -98,7 +152,13 @@ impl Accounts {
                 .await?;
             match existing {
                 Some((user, linked)) => {
-                    return self.link_existing(user, linked, openid, password).await;
+                    let linked = self.link_existing(user, linked, openid, password).await;
+                    match &linked {
+                        Err(AccountError::WrongPassword) => self.throttle.failed(&attempt).await?,
+                        Ok(_) => self.throttle.succeeded(&attempt).await?,
+                        Err(_) => {}
+                    }
+                    return linked;
                 }
                 None => match self.create_linked(openid, mobile, password.clone()).await {
                     Err(CreateError::MobileTaken) => continue,

@@ -96,6 +96,25 @@ pub struct Settings {
     )]
     pub secret_key: Option<SecretString>,
 
+    /// The previous SECRET_KEY during a key change: still verifies sessions and tokens, never signs.
+    #[arg(
+        long,
+        env = "SECRET_KEY_PREVIOUS",
+        value_name = "SECRET_KEY_PREVIOUS",
+        hide_env_values = true
+    )]
+    pub secret_key_previous: Option<SecretString>,
+
+    /// A session unused this long ends, in seconds.
+    #[arg(long, env = "QQLOGIN_SESSION_IDLE_SECS", value_name = "QQLOGIN_SESSION_IDLE_SECS", default_value_t = 1800,
+          value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
+    pub session_idle_secs: u64,
+
+    /// A login ends this long after it began, however busy, in seconds.
+    #[arg(long, env = "QQLOGIN_SESSION_MAX_SECS", value_name = "QQLOGIN_SESSION_MAX_SECS", default_value_t = 604_800,
+          value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
+    pub session_max_secs: u64,
+
     /// Lifetime of the login JWTs the JSON API hands out, in seconds.
     #[arg(long, env = "QQLOGIN_JWT_TTL", value_name = "QQLOGIN_JWT_TTL", default_value_t = 86_400,
           value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
@@ -220,6 +239,9 @@ pub struct Config {
     pub redirect_uri: Url,
     pub qq_timeout: Duration,
     pub secret_key: SecretString,
+    pub secret_key_previous: Option<SecretString>,
+    pub session_idle: Duration,
+    pub session_max: Duration,
     /// True when the secret was generated for this process (development mode only).
     pub secret_is_ephemeral: bool,
     pub jwt_ttl: Duration,
@@ -295,6 +317,20 @@ impl Settings {
                 format!("must be at least {MIN_SECRET_KEY_LEN} characters"),
             ));
         }
+        if let Some(key) = &self.secret_key_previous
+            && key.expose_secret().chars().count() < MIN_SECRET_KEY_LEN
+        {
+            return Err(setting_error(
+                "SECRET_KEY_PREVIOUS",
+                format!("must be at least {MIN_SECRET_KEY_LEN} characters"),
+            ));
+        }
+        if self.session_max_secs < self.session_idle_secs {
+            return Err(setting_error(
+                "QQLOGIN_SESSION_MAX_SECS",
+                "must not be shorter than QQLOGIN_SESSION_IDLE_SECS",
+            ));
+        }
         let qq = match (self.qq_app_id, self.qq_app_key) {
             (None, _) => QqMode::DevStandIn,
             (Some(id), _)
@@ -344,6 +380,9 @@ impl Settings {
             redirect_uri: self.qq_redirect_uri,
             qq_timeout: Duration::from_millis(self.qq_timeout_ms),
             secret_key,
+            secret_key_previous: self.secret_key_previous,
+            session_idle: Duration::from_secs(self.session_idle_secs),
+            session_max: Duration::from_secs(self.session_max_secs),
             secret_is_ephemeral,
             jwt_ttl: Duration::from_secs(self.jwt_ttl),
             cors_origins: self.cors_origins,

@@ -4,6 +4,7 @@
 //! The full cause goes to the log, never to the person.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::account::AccountError;
@@ -147,6 +148,12 @@ impl AppError {
                 "请以JSON（application/json）或表单格式提交。",
                 HOME,
             ),
+            Self::Account(AccountError::Throttled(_)) => (
+                S::TOO_MANY_REQUESTS,
+                "尝试次数过多",
+                "为保护账号安全，密码错误次数过多后需要等待一会儿。请稍后再试。",
+                TRY_QQ_AGAIN,
+            ),
             Self::Account(AccountError::Busy) => (
                 S::CONFLICT,
                 "请重试",
@@ -189,6 +196,15 @@ impl AppError {
             title,
             detail,
             action,
+        }
+    }
+
+    /// A throttled answer says when to come back.
+    pub fn add_retry_after(&self, response: &mut HttpResponse) {
+        if let Self::Account(AccountError::Throttled(after)) = self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(after.0));
         }
     }
 
@@ -262,6 +278,9 @@ impl ResponseError for ApiError {
             AppError::BadRequest(message) => message,
             other => other.explain().detail,
         };
-        HttpResponse::build(status).json(serde_json::json!({ "message": message }))
+        let mut response =
+            HttpResponse::build(status).json(serde_json::json!({ "message": message }));
+        self.0.add_retry_after(&mut response);
+        response
     }
 }

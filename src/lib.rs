@@ -18,4 +18,5 @@ pub mod session;
 pub mod startup;
 pub mod state;
 pub mod templates;
+pub mod throttle;
 pub mod token;

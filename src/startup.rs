@@ -4,10 +4,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::time::Duration;
 
 use actix_session::SessionMiddleware;
-use actix_session::config::PersistentSession;
+use actix_session::config::{PersistentSession, TtlExtensionPolicy};
 use actix_web::cookie::SameSite;
 use actix_web::dev::Server;
-use actix_web::middleware::{Condition, DefaultHeaders, Logger};
+use actix_web::middleware::{Condition, DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 use secrecy::SecretString;
 use url::Url;
@@ -20,14 +20,13 @@ use crate::flow::random_token;
 use crate::password::{HashError, Hasher};
 use crate::qq::{QqClient, QqConfig, QqError};
 use crate::routes;
+use crate::session::rotation::accept_previous_key;
 use crate::session::store::DbSessionStore;
 use crate::state::AppState;
 use crate::token::Keys;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "qqlogin_session";
-/// How long a login lasts.
-const SESSION_TTL: actix_web::cookie::time::Duration = actix_web::cookie::time::Duration::days(7);
 /// How often expired sessions are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
@@ -79,8 +78,9 @@ impl Application {
         let state = web::Data::new(AppState {
             accounts: Accounts::new(db.clone(), Hasher::new(cores())?, app_id),
             qq: QqClient::new(qq_config)?,
-            keys: Keys::derive(&config.secret_key),
+            keys: Keys::with_previous(&config.secret_key, config.secret_key_previous.as_ref()),
             jwt_ttl: config.jwt_ttl,
+            session_max: config.session_max,
         });
         let dev_qq = dev_qq.map(web::Data::new);
         spawn_session_purge(db.clone());
@@ -88,6 +88,9 @@ impl Application {
         let callback_path = config.redirect_uri.path().to_owned();
         let cookie_key = state.keys.cookie.clone();
         let (https, origins) = (config.is_https(), config.cors_origins.clone());
+        let idle = actix_web::cookie::time::Duration::seconds(
+            i64::try_from(config.session_idle.as_secs()).unwrap_or(i64::MAX),
+        );
         let mut server = HttpServer::new(move || {
             let session =
                 SessionMiddleware::builder(DbSessionStore::new(db.clone()), cookie_key.clone())
@@ -95,7 +98,13 @@ impl Application {
                     .cookie_secure(https)
                     .cookie_http_only(true)
                     .cookie_same_site(SameSite::Lax)
-                    .session_lifecycle(PersistentSession::default().session_ttl(SESSION_TTL))
+                    // The idle limit: every request pushes the expiry on; the
+                    // absolute limit is checked by `UserSession`.
+                    .session_lifecycle(
+                        PersistentSession::default()
+                            .session_ttl(idle)
+                            .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                    )
                     .build();
             let dev_qq = dev_qq.clone();
             App::new()
@@ -117,6 +126,7 @@ impl Application {
                             routes::cors(&origins),
                         ))
                         .wrap(session)
+                        .wrap(from_fn(accept_previous_key))
                         .configure(|cfg| routes::configure(cfg, &callback_path)),
                 )
         })

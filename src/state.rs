@@ -12,4 +12,6 @@ pub struct AppState {
     pub keys: Keys,
     /// Lifetime of the JSON API's login JWTs.
     pub jwt_ttl: Duration,
+    /// How long after login a session ends, however busy (the idle limit is the store's TTL).
+    pub session_max: Duration,
 }

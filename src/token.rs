@@ -37,47 +37,83 @@ pub enum TokenError {
 /// Every key the process signs or verifies with, derived once at start.
 #[derive(Clone)]
 pub struct Keys {
+    /// Encrypts the session cookie.
     pub cookie: actix_web::cookie::Key,
+    /// The cookie key of `SECRET_KEY_PREVIOUS`: still accepted, never used to write.
+    pub cookie_previous: Option<actix_web::cookie::Key>,
     bind: TokenKey,
     login: TokenKey,
 }
 
+/// One token kind's key: signs with the current secret, verifies with the
+/// current and (during a rotation) the previous one.
 #[derive(Clone)]
 struct TokenKey {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    decoding: Vec<DecodingKey>,
+}
+
+impl TokenKey {
+    fn new(current: &[u8; 32], previous: Option<&[u8; 32]>) -> Self {
+        let decoding = std::iter::once(current)
+            .chain(previous)
+            .map(|k| DecodingKey::from_secret(k))
+            .collect();
+        Self {
+            encoding: EncodingKey::from_secret(current),
+            decoding,
+        }
+    }
+}
+
+/// The keys derived from one secret.
+struct Derived {
+    cookie: actix_web::cookie::Key,
+    bind: [u8; 32],
+    login: [u8; 32],
+}
+
+fn derive_from(master: &SecretString) -> Derived {
+    let hk = Hkdf::<Sha256>::new(
+        Some(b"qqlogin key derivation v1"),
+        master.expose_secret().as_bytes(),
+    );
+    let expand = |info: &[u8], out: &mut [u8]| {
+        // At most 64 bytes, far below HKDF-SHA256's limit of 255 * 32: this cannot fail.
+        #[expect(
+            clippy::expect_used,
+            reason = "output length is a constant within HKDF's bound"
+        )]
+        hk.expand(info, out)
+            .expect("HKDF output length is within bounds");
+    };
+    let (mut cookie, mut bind, mut login) = ([0u8; 64], [0u8; 32], [0u8; 32]);
+    expand(b"session cookie", &mut cookie);
+    expand(b"qq bind token", &mut bind);
+    expand(b"login jwt", &mut login);
+    Derived {
+        cookie: actix_web::cookie::Key::from(&cookie),
+        bind,
+        login,
+    }
 }
 
 impl Keys {
     /// Derives one key per purpose from the master secret.
     pub fn derive(master: &SecretString) -> Self {
-        let hk = Hkdf::<Sha256>::new(
-            Some(b"qqlogin key derivation v1"),
-            master.expose_secret().as_bytes(),
-        );
-        let expand = |info: &[u8], out: &mut [u8]| {
-            // 64 bytes is far below HKDF-SHA256's limit of 255 * 32: this cannot fail.
-            #[expect(
-                clippy::expect_used,
-                reason = "output length is a constant within HKDF's bound"
-            )]
-            hk.expand(info, out)
-                .expect("HKDF output length is within bounds");
-        };
-        let token_key = |info: &[u8]| {
-            let mut bytes = [0u8; 32];
-            expand(info, &mut bytes);
-            TokenKey {
-                encoding: EncodingKey::from_secret(&bytes),
-                decoding: DecodingKey::from_secret(&bytes),
-            }
-        };
-        let mut cookie = [0u8; 64];
-        expand(b"session cookie", &mut cookie);
+        Self::with_previous(master, None)
+    }
+
+    /// As [`Keys::derive`]; `previous` (the secret being rotated out) still
+    /// verifies tokens and cookies, and never signs.
+    pub fn with_previous(master: &SecretString, previous: Option<&SecretString>) -> Self {
+        let current = derive_from(master);
+        let previous = previous.map(derive_from);
         Self {
-            cookie: actix_web::cookie::Key::from(&cookie),
-            bind: token_key(b"qq bind token"),
-            login: token_key(b"login jwt"),
+            bind: TokenKey::new(&current.bind, previous.as_ref().map(|p| &p.bind)),
+            login: TokenKey::new(&current.login, previous.as_ref().map(|p| &p.login)),
+            cookie: current.cookie,
+            cookie_previous: previous.map(|p| p.cookie),
         }
     }
 
@@ -210,12 +246,16 @@ fn verify<C: serde::de::DeserializeOwned + Expiring>(
     // Expiry is checked below against the caller's `now`, so tests can move time.
     validation.validate_exp = false;
     validation.required_spec_claims = HashSet::from(["exp".to_owned(), "aud".to_owned()]);
-    let data = jsonwebtoken::decode::<C>(token, &key.decoding, &validation)
-        .map_err(|_| TokenError::Invalid)?;
-    if data.claims.exp() <= now.unix_timestamp() {
+    let claims = key
+        .decoding
+        .iter()
+        .find_map(|k| jsonwebtoken::decode::<C>(token, k, &validation).ok())
+        .ok_or(TokenError::Invalid)?
+        .claims;
+    if claims.exp() <= now.unix_timestamp() {
         return Err(TokenError::Expired);
     }
-    Ok(data.claims)
+    Ok(claims)
 }
 
 #[cfg(test)]
@@ -268,6 +308,29 @@ mod tests {
             keys("b").verify_bind_token(&token, now),
             Err(TokenError::Invalid)
         );
+    }
+
+    #[test]
+    fn the_previous_secret_verifies_during_a_rotation_but_never_signs() {
+        let now = OffsetDateTime::now_utc();
+        let old = keys("a");
+        let rotated = Keys::with_previous(
+            &SecretString::from("b".repeat(64)),
+            Some(&SecretString::from("a".repeat(64))),
+        );
+        let issued_before = old
+            .issue_login_token(7, "u", std::time::Duration::from_secs(60), now)
+            .unwrap();
+        assert_eq!(rotated.verify_login_token(&issued_before, now), Ok(7));
+        let issued_after = rotated
+            .issue_login_token(7, "u", std::time::Duration::from_secs(60), now)
+            .unwrap();
+        assert_eq!(
+            old.verify_login_token(&issued_after, now),
+            Err(TokenError::Invalid),
+            "signed with the new key"
+        );
+        assert_eq!(keys("b").verify_login_token(&issued_after, now), Ok(7));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Queries are plain synchronous functions in the submodules; they take a
 //! `&mut DbConn` and know nothing of actix.
 
+pub mod login_failure;
 pub mod qq_link;
 pub mod schema;
 pub mod session;

@@ -32,4 +32,13 @@ diesel::table! {
 }
 
 diesel::joinable!(qq_links -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, qq_links, sessions);
+diesel::allow_tables_to_appear_in_same_query!(users, qq_links, sessions, login_failures);
+
+diesel::table! {
+    login_failures (subject) {
+        subject -> Text,
+        failures -> Integer,
+        last_failure -> Timestamp,
+        locked_until -> Timestamp,
+    }
+}

@@ -2,7 +2,7 @@
 //! front ends: the same flow, tokens and accounts as the pages, another face.
 
 use actix_cors::Cors;
-use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use actix_web::http::header::{ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
@@ -23,12 +23,34 @@ use crate::token::PendingBind;
 /// Request bodies of the API are small; anything larger is refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// Answers that carry a token or a person's details must never be cached
+/// (RFC 6749 §5.1 asks the same of token answers).
+const NO_STORE: (actix_web::http::header::HeaderName, &str) = (CACHE_CONTROL, "no-store");
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/oauth/qq/statues/", web::get().to(login_url))
-        .route("/oauth/qq/authorization/", web::get().to(login_url))
-        .route("/oauth/qq/users/", web::get().to(exchange_code))
-        .route("/oauth/qq/users/", web::post().to(bind))
-        .route("/api/me", web::get().to(me));
+    cfg.service(
+        web::resource(["/oauth/qq/statues/", "/oauth/qq/authorization/"])
+            .route(web::get().to(login_url))
+            .default_service(web::to(|| async { method_not_allowed("GET") })),
+    )
+    .service(
+        web::resource("/oauth/qq/users/")
+            .route(web::get().to(exchange_code))
+            .route(web::post().to(bind))
+            .default_service(web::to(|| async { method_not_allowed("GET, POST") })),
+    )
+    .service(
+        web::resource("/api/me")
+            .route(web::get().to(me))
+            .default_service(web::to(|| async { method_not_allowed("GET") })),
+    );
+}
+
+/// A known route asked with a method it does not serve: 405, in the API's JSON.
+fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((ALLOW, allow))
+        .json(serde_json::json!({ "message": "不支持该请求方法" }))
 }
 
 /// CORS for the configured front-end origins, with credentials; none configured, none allowed.
@@ -43,22 +65,21 @@ pub fn cors(origins: &Origins) -> Cors {
         .max_age(3600)
 }
 
-#[derive(Deserialize)]
-pub struct NextQuery {
-    next: Option<String>,
+/// The first value of query parameter `name`. Read by hand rather than with
+/// `web::Query`, whose errors (a repeated parameter, say) would answer with
+/// the pages' HTML instead of the API's JSON.
+fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
 }
 
 /// The authorize URL; as the original front ends expect, `state` carries `next`
 /// (made safe), and they read it back from the callback's query.
-async fn login_url(state: web::Data<AppState>, query: web::Query<NextQuery>) -> HttpResponse {
-    let next = LocalPath::sanitize(query.next.as_deref());
+async fn login_url(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let next = LocalPath::sanitize(query_param(&req, "next").as_deref());
     let url = state.qq.authorize_url(next.as_str(), Display::Pc);
     HttpResponse::Ok().json(serde_json::json!({ "login_url": url.as_str() }))
-}
-
-#[derive(Deserialize)]
-pub struct CodeQuery {
-    code: Option<String>,
 }
 
 /// A signed-in answer, as the original API gives it.
@@ -79,23 +100,23 @@ fn logged_in(state: &AppState, user: &User, status: StatusCode) -> Result<HttpRe
             OffsetDateTime::now_utc(),
         )
         .map_err(AppError::from)?;
-    Ok(HttpResponse::build(status).json(LoggedIn {
-        token,
-        username: &user.username,
-        user_id: user.id,
-    }))
+    Ok(HttpResponse::build(status)
+        .insert_header(NO_STORE)
+        .json(LoggedIn {
+            token,
+            username: &user.username,
+            user_id: user.id,
+        }))
 }
 
 async fn exchange_code(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    query: web::Query<CodeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = query
-        .code
-        .as_deref()
+    let code = query_param(&req, "code")
         .filter(|c| !c.is_empty())
         .ok_or(ApiError::invalid("缺少code参数"))?;
-    match arrive(&state, code).await? {
+    match arrive(&state, &code).await? {
         Arrival::Known(user) => logged_in(&state, &user, StatusCode::OK),
         Arrival::Unknown { openid, nickname } => {
             let pending = PendingBind {
@@ -108,7 +129,9 @@ async fn exchange_code(
                 .keys
                 .issue_bind_token(&pending, OffsetDateTime::now_utc())
                 .map_err(AppError::from)?;
-            Ok(HttpResponse::Ok().json(serde_json::json!({ "access_token": token })))
+            Ok(HttpResponse::Ok()
+                .insert_header(NO_STORE)
+                .json(serde_json::json!({ "access_token": token })))
         }
     }
 }
@@ -153,7 +176,7 @@ async fn bind(
         .map_err(|_| ApiError::invalid("password: 密码长度应为8到128个字符"))?;
     match state
         .accounts
-        .bind(&pending.openid, &mobile, password)
+        .bind(&pending.openid, &mobile, password, super::client_ip(&req))
         .await
     {
         Ok(user) => logged_in(&state, &user, StatusCode::CREATED),
@@ -212,9 +235,11 @@ async fn me(
         .await
         .map_err(AppError::from)?
         .ok_or(AppError::Unauthenticated)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "user_id": user.id, "username": user.username, "mobile": user.mobile,
-    })))
+    Ok(HttpResponse::Ok()
+        .insert_header(NO_STORE)
+        .json(serde_json::json!({
+            "user_id": user.id, "username": user.username, "mobile": user.mobile,
+        })))
 }
 
 fn bearer_token(req: &HttpRequest) -> Option<&str> {

@@ -78,6 +78,11 @@ fn check_csrf(
     }
 }
 
+/// The client's address, for throttling and logs.
+fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    req.peer_addr().map(|addr| addr.ip())
+}
+
 fn sent_by_browser(req: &HttpRequest) -> bool {
     let headers = req.headers();
     headers.contains_key("origin") || headers.contains_key("sec-fetch-site")

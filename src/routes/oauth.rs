@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{check_csrf, see_other};
+use super::{check_csrf, client_ip, see_other};
 use crate::account::AccountError;
 use crate::domain::{LocalPath, Mobile, Password};
 use crate::error::AppError;
@@ -184,7 +184,7 @@ pub async fn bind(
     };
     match state
         .accounts
-        .bind(&pending.openid, &mobile, password)
+        .bind(&pending.openid, &mobile, password, client_ip(&req))
         .await
     {
         Ok(user) => {
@@ -209,6 +209,16 @@ pub async fn bind(
             "这个手机号的账号已经绑定了另一个QQ账号。",
             false,
         ),
+        Err(e @ AccountError::Throttled(_)) => {
+            let mut page = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                nickname,
+                super::pages::THROTTLED,
+                false,
+            )?;
+            AppError::from(e).add_retry_after(&mut page);
+            Ok(page)
+        }
         Err(e) => Err(e.into()),
     }
 }

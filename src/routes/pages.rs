@@ -5,9 +5,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{check_csrf, see_other};
+use super::{check_csrf, client_ip, see_other};
 use crate::account::AccountError;
-use crate::domain::{LocalPath, Password};
+use crate::domain::LocalPath;
 use crate::error::AppError;
 use crate::session::UserSession;
 use crate::state::AppState;
@@ -62,29 +62,40 @@ pub async fn log_in(
     check_csrf(&req, &session, form.csrf_token.as_deref())?;
     let form = form.into_inner();
     let next = LocalPath::sanitize(form.next.as_deref());
-    // A password of impossible length cannot be right: same answer, no hashing.
-    let outcome = match Password::parse(form.password) {
-        Ok(password) => state.accounts.log_in(&form.username, password).await,
-        Err(_) => Err(AccountError::WrongCredentials),
-    };
-    match outcome {
+    let typed: String = form.username.chars().take(64).collect();
+    match state
+        .accounts
+        .log_in(&form.username, form.password, client_ip(&req))
+        .await
+    {
         Ok(user) => {
             session.log_in(user.id)?;
             Ok(see_other(next.as_str()))
         }
-        Err(AccountError::WrongCredentials) => {
-            let username: String = form.username.chars().take(64).collect();
-            login_page(
-                StatusCode::UNAUTHORIZED,
+        Err(AccountError::WrongCredentials) => login_page(
+            StatusCode::UNAUTHORIZED,
+            &session,
+            &next,
+            &typed,
+            Some("用户名或密码错误，请重试。"),
+        ),
+        Err(e @ AccountError::Throttled(_)) => {
+            let mut page = login_page(
+                StatusCode::TOO_MANY_REQUESTS,
                 &session,
                 &next,
-                &username,
-                Some("用户名或密码错误，请重试。"),
-            )
+                &typed,
+                Some(THROTTLED),
+            )?;
+            AppError::from(e).add_retry_after(&mut page);
+            Ok(page)
         }
         Err(e) => Err(e.into()),
     }
 }
+
+/// What a throttled person is told.
+pub const THROTTLED: &str = "密码错误次数过多，为保护账号安全请稍后再试。";
 
 fn login_page(
     status: StatusCode,

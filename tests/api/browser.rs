@@ -208,7 +208,7 @@ backend_tests!(
 struct Phone {
     client: Client,
     base: String,
-    /// Test and backend, for screenshot names.
+    /// The backend, for screenshot names.
     label: String,
 }
 
@@ -222,13 +222,17 @@ impl Phone {
 
     /// The first element matching `locator`, waiting for it to appear.
     async fn find(&self, locator: Locator<'_>) -> fantoccini::elements::Element {
-        self.client
+        let found = self
+            .client
             .wait()
             .at_most(WAIT)
             .every(POLL)
             .for_element(locator)
-            .await
-            .unwrap_or_else(|e| panic!("{locator:?} on {}: {e}", self.where_am_i().await))
+            .await;
+        match found {
+            Ok(element) => element,
+            Err(e) => panic!("{locator:?} not found ({e}) on {}", self.where_am_i().await),
+        }
     }
 
     /// Clicks what `locator` finds and waits until the next page has loaded
@@ -448,8 +452,8 @@ where
     Fut: Future<Output = ()> + 'static,
 {
     let Some(chromedriver) = find_chromedriver() else {
-        let note = "chromedriver not found (install the Debian packages chromium and chromium-driver, \
-                    or set CHROMEDRIVER to its path)";
+        let note = "chromedriver not found (neither $CHROMEDRIVER, nor on the PATH, nor /usr/bin/chromedriver): \
+                    install Debian's chromium and chromium-driver (.ci/run does), or set CHROMEDRIVER to its path";
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must run the browser tests: {note}"
@@ -458,8 +462,8 @@ where
         return;
     };
     let label = match backend {
-        Backend::Sqlite => format!("{name}-sqlite"),
-        Backend::Postgres(_) => format!("{name}-postgres"),
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres(_) => "postgres",
     };
     let _permit = BROWSERS
         .acquire()
@@ -479,14 +483,14 @@ where
     let phone = Phone {
         client: client.clone(),
         base: app.address.clone(),
-        label: label.clone(),
+        label: label.to_owned(),
     };
     // On a task of its own, so that a failing assertion still lets us close the browser.
     let outcome = actix_web::rt::spawn(body(phone.clone())).await;
     if outcome.is_err() {
         let shot = match client.screenshot().await {
             Ok(png) => {
-                let path = screenshot_dir().join(format!("failed-{label}.png"));
+                let path = screenshot_dir().join(format!("failed-{name}-{label}.png"));
                 std::fs::write(&path, png)
                     .map(|()| path.display().to_string())
                     .unwrap_or_default()
@@ -494,7 +498,7 @@ where
             Err(e) => format!("(none: {e})"),
         };
         eprintln!(
-            "browser test {label} failed; screenshot {shot}; chromedriver's log ends:\n{}",
+            "browser test {name} ({label}) failed; screenshot {shot}; chromedriver's log ends:\n{}",
             driver.log_tail()
         );
     }
@@ -503,17 +507,18 @@ where
     match outcome {
         Ok(()) => {}
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => panic!("browser test {label}: {e}"),
+        Err(e) => panic!("browser test {name} ({label}): {e}"),
     }
     if let Err(e) = closed {
         panic!("closing the browser: {e}");
     }
 }
 
-/// `CHROMEDRIVER` if set, else `chromedriver` on the `PATH`.
+/// `CHROMEDRIVER` if set, else `chromedriver` on the `PATH` or in `/usr/bin`;
+/// `None` when that is not a file.
 fn find_chromedriver() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("CHROMEDRIVER") {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|path| path.is_file());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)

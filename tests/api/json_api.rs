@@ -133,6 +133,7 @@ async fn access_token_for(app: &TestApp, openid: &str) -> String {
     let answer = exchange(app, &code).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.fields(), ["access_token"], "{}", answer.body);
+    assert_eq!(answer.headers["cache-control"], "no-store");
     answer.str("access_token").to_owned()
 }
 
@@ -264,6 +265,37 @@ async fn no_code_is_400_and_calls_no_one(backend: Backend) {
     assert!(app.qq.calls().is_empty());
 }
 
+async fn odd_queries_still_answer_json(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let openid = new_openid();
+    let code = app.qq.grant(&openid, "小明");
+
+    // A repeated parameter: the first one counts, and the answer is still JSON.
+    let twice = get(&app, &format!("/oauth/qq/users/?code={code}&code=other")).await;
+    assert_eq!(twice.status, 200, "{}", twice.body);
+    let pending = keys()
+        .verify_bind_token(twice.str("access_token"), OffsetDateTime::now_utc())
+        .unwrap();
+    assert_eq!(pending.openid.as_str(), openid);
+
+    let next_twice = get(&app, "/oauth/qq/statues/?next=%2Fa&next=%2F%2Fevil.com").await;
+    assert_eq!(next_twice.status, 200, "{}", next_twice.body);
+    assert!(
+        next_twice.str("login_url").contains("state=%2Fa&"),
+        "{}",
+        next_twice.body
+    );
+
+    // A code no QQ code looks like is refused without bothering QQ.
+    let calls = app.qq.calls().len();
+    for bad in ["a%20b", "x%0A", &"A".repeat(600)] {
+        let answer = get(&app, &format!("/oauth/qq/users/?code={bad}")).await;
+        assert_eq!(answer.status, 503, "{bad}: {}", answer.body);
+        assert!(!answer.message().is_empty());
+    }
+    assert_eq!(app.qq.calls().len(), calls);
+}
+
 async fn unbound_openid_gets_a_bind_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let openid = new_openid();
@@ -298,6 +330,7 @@ async fn bound_openid_gets_a_login_token(backend: Backend) {
     assert_eq!(answer.fields(), ["token", "user_id", "username"]);
     assert_eq!(answer.str("username"), MOBILE);
     assert_eq!(answer.body["user_id"].as_i64(), Some(user_id));
+    assert_eq!(answer.headers["cache-control"], "no-store");
     let token = answer.str("token");
     assert_eq!(
         keys().verify_login_token(token, OffsetDateTime::now_utc()),
@@ -433,6 +466,7 @@ async fn a_failing_user_info_still_hands_out_a_bind_token(backend: Backend) {
 
 backend_tests!(
     no_code_is_400_and_calls_no_one,
+    odd_queries_still_answer_json,
     unbound_openid_gets_a_bind_token,
     bound_openid_gets_a_login_token,
     a_reused_code_is_503_without_qq_error_code,
@@ -455,6 +489,7 @@ async fn binding_a_new_mobile_creates_the_account(backend: Backend) {
     assert_eq!(answer.status, 201, "{}", answer.body);
     assert_eq!(answer.fields(), ["token", "user_id", "username"]);
     assert_eq!(answer.str("username"), MOBILE);
+    assert_eq!(answer.headers["cache-control"], "no-store");
     let user_id = answer.body["user_id"].as_i64().unwrap();
     assert_eq!((app.user_count().await, app.link_count().await), (1, 1));
     let stored = app
@@ -801,6 +836,7 @@ async fn api_me_accepts_jwt_and_bearer(backend: Backend) {
         let who = me(&app, Some(&format!("{scheme} {token}"))).await;
         assert_eq!(who.status, 200, "{scheme}: {}", who.body);
         assert_eq!(who.body, expected, "{scheme}");
+        assert_eq!(who.headers["cache-control"], "no-store");
     }
 }
 
@@ -1072,3 +1108,30 @@ backend_tests!(
     an_api_account_logs_in_through_the_pages,
     a_page_account_logs_in_through_the_api
 );
+
+// ---------------------------------------------------------------------------
+// Methods
+
+async fn a_wrong_method_is_405_with_json(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (method, path, allow) in [
+        (Method::DELETE, "/oauth/qq/users/", "GET, POST"),
+        (Method::PUT, "/oauth/qq/users/", "GET, POST"),
+        (Method::POST, "/api/me", "GET"),
+        (Method::POST, "/oauth/qq/statues/", "GET"),
+        (Method::DELETE, "/oauth/qq/authorization/", "GET"),
+    ] {
+        let response = client()
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        let answer = Answer::from(response).await;
+        assert_eq!(answer.status, 405, "{method} {path}: {}", answer.body);
+        assert_eq!(answer.headers["allow"], allow, "{method} {path}");
+        assert!(!answer.message().is_empty());
+    }
+    assert!(app.qq.calls().is_empty());
+}
+
+backend_tests!(a_wrong_method_is_405_with_json);
