@@ -89,9 +89,13 @@ impl Accounts {
             .await?
             .map_err(AccountError::Throttled)?;
         // A password of impossible length cannot be right: no need to hash it.
+        // A name or password that cannot exist is wrong without asking the database.
+        let login = login.trim();
+        let possible_name =
+            (1..=64).contains(&login.chars().count()) && !login.chars().any(char::is_control);
         let user = match Password::parse(password) {
-            Ok(password) => self.check_password(login.trim(), password).await?,
-            Err(_) => None,
+            Ok(password) if possible_name => self.check_password(login, password).await?,
+            _ => None,
         };
         match user {
             Some(user) => {

@@ -27,6 +27,9 @@ pub enum AppError {
     Account(#[from] AccountError),
     #[error("token refused: {0}")]
     Token(#[from] TokenError),
+    /// The session store (the database) could not be reached.
+    #[error("session store unavailable")]
+    SessionStoreDown,
     #[error("CSRF token missing or wrong")]
     Csrf,
     #[error("not logged in")]
@@ -178,7 +181,7 @@ impl AppError {
                 "这个手机号的账号已经绑定了另一个QQ账号。",
                 TRY_QQ_AGAIN,
             ),
-            Self::Account(AccountError::Db(DbError::Unavailable(_))) => (
+            Self::Account(AccountError::Db(DbError::Unavailable(_))) | Self::SessionStoreDown => (
                 S::SERVICE_UNAVAILABLE,
                 "服务暂时不可用",
                 "系统正在维护或繁忙，请稍后再试。",
@@ -258,6 +261,8 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match &self.0 {
+            // A code QQ could never have issued is the client's mistake.
+            AppError::Qq(QqError::InvalidCode) => StatusCode::BAD_REQUEST,
             // The original API answers 503 for any trouble with QQ, including a refused code.
             AppError::Qq(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Token(_)

@@ -126,6 +126,7 @@ impl Application {
                             routes::cors(&origins),
                         ))
                         .wrap(session)
+                        .wrap(from_fn(routes::session_store_down))
                         .wrap(from_fn(accept_previous_key))
                         .configure(|cfg| routes::configure(cfg, &callback_path)),
                 )

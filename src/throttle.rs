@@ -28,9 +28,11 @@ pub struct Attempt {
 
 impl Attempt {
     pub fn new(account: &str, address: Option<IpAddr>) -> Self {
+        // Control characters never reach the database (PostgreSQL refuses NUL in text).
         let account: String = account
             .trim()
             .chars()
+            .filter(|c| !c.is_control())
             .take(64)
             .flat_map(char::to_lowercase)
             .collect();

@@ -27,20 +27,28 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// (RFC 6749 §5.1 asks the same of token answers).
 const NO_STORE: (actix_web::http::header::HeaderName, &str) = (CACHE_CONTROL, "no-store");
 
+/// Every path the JSON API serves: their errors are JSON, never a page.
+pub const PATHS: [&str; 4] = [
+    "/oauth/qq/statues/",
+    "/oauth/qq/authorization/",
+    "/oauth/qq/users/",
+    "/api/me",
+];
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource(["/oauth/qq/statues/", "/oauth/qq/authorization/"])
+        web::resource([PATHS[0], PATHS[1]])
             .route(web::get().to(login_url))
             .default_service(web::to(|| async { method_not_allowed("GET") })),
     )
     .service(
-        web::resource("/oauth/qq/users/")
+        web::resource(PATHS[2])
             .route(web::get().to(exchange_code))
             .route(web::post().to(bind))
             .default_service(web::to(|| async { method_not_allowed("GET, POST") })),
     )
     .service(
-        web::resource("/api/me")
+        web::resource(PATHS[3])
             .route(web::get().to(me))
             .default_service(web::to(|| async { method_not_allowed("GET") })),
     );

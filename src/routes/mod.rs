@@ -6,10 +6,13 @@ mod health;
 mod oauth;
 mod pages;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::LOCATION;
+use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::error::AppError;
+use crate::error::{ApiError, AppError};
 use crate::session::UserSession;
 
 pub use api::cors;
@@ -50,6 +53,26 @@ pub fn form_config() -> web::FormConfig {
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default()
         .error_handler(|_, _| AppError::BadRequest("query string could not be read").into())
+}
+
+/// The session layer fails only when its store, the database, does (its
+/// state is a plain map that always serialises); handlers' own errors are
+/// already responses by the time they pass it. So any error coming out of it
+/// becomes the "service unavailable" answer, as a page or as API JSON,
+/// instead of actix-session's bare 500.
+pub async fn session_store_down(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let is_api = api::PATHS.contains(&req.path());
+    next.call(req).await.map_err(|e| {
+        log::error!("session store failed: {e}");
+        if is_api {
+            ApiError(AppError::SessionStoreDown).into()
+        } else {
+            AppError::SessionStoreDown.into()
+        }
+    })
 }
 
 /// 303 See Other: after a form, the browser GETs `location`.

@@ -123,9 +123,11 @@ pub struct LogoutForm {
 pub async fn log_out(
     req: HttpRequest,
     session: UserSession,
-    form: web::Form<LogoutForm>,
+    // No body at all is a logout without a token: the CSRF rule decides.
+    form: Option<web::Form<LogoutForm>>,
 ) -> Result<HttpResponse, AppError> {
-    check_csrf(&req, &session, form.csrf_token.as_deref())?;
+    let token = form.as_ref().and_then(|f| f.csrf_token.as_deref());
+    check_csrf(&req, &session, token)?;
     session.log_out();
     Ok(see_other("/login"))
 }

@@ -43,7 +43,8 @@ pub fn reencrypt(header: &str, name: &str, current: &Key, previous: &Key) -> Opt
         .split(';')
         .map(str::trim)
         .map(|part| {
-            let Ok(cookie) = Cookie::parse(part.to_owned()) else {
+            // actix writes cookie values percent-encoded.
+            let Ok(cookie) = Cookie::parse_encoded(part.to_owned()) else {
                 return part.to_owned();
             };
             if cookie.name() != name
@@ -59,10 +60,8 @@ pub fn reencrypt(header: &str, name: &str, current: &Key, previous: &Key) -> Opt
                     let mut jar = CookieJar::new();
                     jar.private_mut(current).add(plain);
                     changed = true;
-                    jar.get(name).map_or_else(
-                        || part.to_owned(),
-                        |c| format!("{}={}", c.name(), c.value()),
-                    )
+                    jar.get(name)
+                        .map_or_else(|| part.to_owned(), |c| c.encoded().to_string())
                 }
                 None => part.to_owned(),
             }
@@ -79,13 +78,12 @@ mod tests {
         let mut jar = CookieJar::new();
         jar.private_mut(key)
             .add(Cookie::new(SESSION_COOKIE, value.to_owned()));
-        let cookie = jar.get(SESSION_COOKIE).unwrap();
-        format!("{}={}", cookie.name(), cookie.value())
+        jar.get(SESSION_COOKIE).unwrap().encoded().to_string()
     }
 
     fn decrypt(key: &Key, header: &str) -> Option<String> {
         let part = header.split("; ").find(|p| p.starts_with(SESSION_COOKIE))?;
-        let cookie = Cookie::parse(part.to_owned()).ok()?;
+        let cookie = Cookie::parse_encoded(part.to_owned()).ok()?;
         CookieJar::new()
             .private(key)
             .decrypt(cookie)

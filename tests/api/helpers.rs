@@ -128,7 +128,7 @@ pub struct TestApp {
     /// The same database the application uses, for asserting on rows.
     pub db: Db,
     pub config: Config,
-    _test_db: TestDb,
+    _test_db: Option<TestDb>,
 }
 
 /// Options for `spawn_app_with`.
@@ -136,6 +136,10 @@ pub struct Options {
     pub qq_timeout: Duration,
     pub dev_mode: bool,
     pub cors_origins: Vec<String>,
+    /// Run on this database instead of a fresh one (a second instance of a deployment).
+    pub database: Option<DatabaseUrl>,
+    /// Any other change to the configuration.
+    pub tweak: fn(&mut Config),
 }
 
 impl Default for Options {
@@ -144,6 +148,8 @@ impl Default for Options {
             qq_timeout: Duration::from_secs(2),
             dev_mode: false,
             cors_origins: Vec::new(),
+            database: None,
+            tweak: |_| {},
         }
     }
 }
@@ -155,14 +161,18 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     let _ = env_logger::builder().is_test(true).try_init();
     let qq = FakeQq::start(APP_ID, APP_KEY).await;
-    let test_db = TestDb::new(&backend);
+    let test_db = options.database.is_none().then(|| TestDb::new(&backend));
+    let database = options
+        .database
+        .clone()
+        .unwrap_or_else(|| test_db.as_ref().unwrap().url.clone());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let address = format!("http://127.0.0.1:{port}");
 
     let mut config = Config::defaults().unwrap();
     config.listen = listener.local_addr().unwrap();
-    config.database = test_db.url.clone();
+    config.database = database.clone();
     config.redirect_uri = Url::parse(&format!("{address}/oauth/qq/callback")).unwrap();
     config.secret_key = SecretString::from(SECRET_KEY.to_owned());
     config.secret_is_ephemeral = false;
@@ -179,12 +189,13 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
             graph_url: Url::parse(&qq.base_url).unwrap(),
         }
     };
+    (options.tweak)(&mut config);
 
     let app = Application::build_with_listener(config.clone(), listener)
         .await
         .expect("application builds");
     actix_web::rt::spawn(app.run_until_stopped());
-    let db = Db::new(test_db.url.clone(), 2, Duration::from_secs(5));
+    let db = Db::new(database, 2, Duration::from_secs(5));
     TestApp {
         address,
         port,
@@ -398,4 +409,59 @@ pub fn new_openid() -> String {
         .take(32)
         .map(|b| format!("{:X}", b % 16))
         .collect()
+}
+
+/// A TCP forwarder to PostgreSQL that a test can cut and restore: the
+/// database "going away" mid-run, for real, as the application sees it.
+pub struct DbProxy {
+    pub port: u16,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl DbProxy {
+    /// Runs on a thread of its own: the test's runtime may block on a
+    /// connection through it (schema set-up uses a blocking client).
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (open, watch) = tokio::sync::watch::channel(true);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((mut inbound, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let mut watch = watch.clone();
+                    if !*watch.borrow() {
+                        continue; // dropped: the connection is refused at once
+                    }
+                    tokio::spawn(async move {
+                        let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = watch.wait_for(|open| !open) => {}
+                        }
+                    });
+                }
+            });
+        });
+        Self { port, open }
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.open.send_replace(false);
+    }
+
+    pub fn restore(&self) {
+        self.open.send_replace(true);
+    }
 }

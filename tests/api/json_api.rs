@@ -290,7 +290,11 @@ async fn odd_queries_still_answer_json(backend: Backend) {
     let calls = app.qq.calls().len();
     for bad in ["a%20b", "x%0A", &"A".repeat(600)] {
         let answer = get(&app, &format!("/oauth/qq/users/?code={bad}")).await;
-        assert_eq!(answer.status, 503, "{bad}: {}", answer.body);
+        assert_eq!(
+            answer.status, 400,
+            "the client's mistake: {bad}: {}",
+            answer.body
+        );
         assert!(!answer.message().is_empty());
     }
     assert_eq!(app.qq.calls().len(), calls);

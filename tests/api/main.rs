@@ -13,4 +13,5 @@ mod login_flow;
 mod oauth_state;
 mod qq_client;
 mod qq_faults;
+mod security;
 mod startup;
