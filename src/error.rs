@@ -181,7 +181,8 @@ impl AppError {
                 "这个手机号的账号已经绑定了另一个QQ账号。",
                 TRY_QQ_AGAIN,
             ),
-            Self::Account(AccountError::Db(DbError::Unavailable(_))) | Self::SessionStoreDown => (
+            Self::Account(AccountError::Db(DbError::Unavailable(_) | DbError::Saturated))
+            | Self::SessionStoreDown => (
                 S::SERVICE_UNAVAILABLE,
                 "服务暂时不可用",
                 "系统正在维护或繁忙，请稍后再试。",

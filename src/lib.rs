@@ -11,6 +11,8 @@ pub mod dev_qq;
 pub mod domain;
 pub mod error;
 pub mod flow;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod password;
 pub mod qq;
 pub mod routes;

@@ -1,14 +1,20 @@
-//! Password hashing with argon2id, on a bounded pool.
+//! Password hashing with argon2id, on a bounded pool with bounded memory.
 //!
-//! A hash costs ~19 MiB and tens of milliseconds by design. Hashes run on the
-//! blocking pool, but at most one per core at a time: a flood of bind or login
-//! requests queues here instead of exhausting memory or starving other work.
+//! A hash needs 19 MiB of working memory and tens of milliseconds by design.
+//! At most one hash per core runs at a time (a flood of bind or login requests
+//! queues here, asynchronously), and each running hash borrows one of a fixed
+//! set of preallocated workspaces. Left to itself, argon2 allocates its 19 MiB
+//! afresh each time, and the allocator keeps a copy in the arena of every
+//! thread that ever hashed: hundreds of MiB after a burst. With the workspaces,
+//! memory for hashing is `cores × 19 MiB`, however many threads ran.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{
+    Output, ParamsString, PasswordHash, PasswordVerifier as _, SaltString,
+};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::domain::Password;
@@ -21,42 +27,45 @@ pub enum HashError {
     Cancelled,
 }
 
+fn argon2_error(e: impl std::fmt::Display) -> HashError {
+    HashError::Argon2(e.to_string())
+}
+
+/// OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane, 32-byte output.
+fn params() -> Params {
+    Params::new(19 * 1024, 2, 1, Some(32)).unwrap_or_default()
+}
+
 /// Hashes and verifies passwords, at most `permits` at a time.
 #[derive(Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    /// Idle workspaces: never more than one per permit.
+    workspaces: Arc<Mutex<Vec<Vec<Block>>>>,
     /// Verified against when no account matches, so that an unknown user name
     /// costs the same time as a wrong password.
     dummy_hash: Arc<str>,
 }
 
-fn argon2() -> Argon2<'static> {
-    // OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane.
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
 impl Hasher {
     pub fn new(permits: usize) -> Result<Self, HashError> {
+        let permits = permits.max(1);
+        let mut first = workspace();
         let salt = SaltString::generate(&mut OsRng);
-        let dummy_hash = argon2()
-            .hash_password(b"qqlogin dummy password", &salt)
-            .map_err(|e| HashError::Argon2(e.to_string()))?
-            .to_string();
+        let dummy_hash = hash_with(&mut first, b"qqlogin dummy password", &salt)?.into();
+        // The others are made the first time that many hashes run at once.
         Ok(Self {
-            permits: Arc::new(Semaphore::new(permits.max(1))),
-            dummy_hash: dummy_hash.into(),
+            permits: Arc::new(Semaphore::new(permits)),
+            workspaces: Arc::new(Mutex::new(vec![first])),
+            dummy_hash,
         })
     }
 
     /// Hashes a new password into a PHC string (algorithm, parameters and salt included).
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
-        self.on_pool(move || {
+        self.on_pool(move |memory| {
             let salt = SaltString::generate(&mut OsRng);
-            argon2()
-                .hash_password(password.expose().as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| HashError::Argon2(e.to_string()))
+            hash_with(memory, password.expose().as_bytes(), &salt)
         })
         .await
     }
@@ -72,28 +81,188 @@ impl Hasher {
             Some(hash) => (hash, true),
             None => (self.dummy_hash.to_string(), false),
         };
-        self.on_pool(move || {
-            let parsed =
-                PasswordHash::new(&stored).map_err(|e| HashError::Argon2(e.to_string()))?;
-            Ok(argon2()
-                .verify_password(candidate.expose().as_bytes(), &parsed)
-                .is_ok()
-                && real)
+        self.on_pool(move |memory| {
+            Ok(verify_with(memory, candidate.expose().as_bytes(), &stored)? && real)
         })
         .await
     }
 
     async fn on_pool<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+        work: impl FnOnce(&mut [Block]) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| HashError::Cancelled)?;
-        actix_web::rt::task::spawn_blocking(work)
-            .await
-            .map_err(|_| HashError::Cancelled)?
+        let workspaces = self.workspaces.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let taken = workspaces
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let mut memory = taken.unwrap_or_else(workspace);
+            let result = work(&mut memory);
+            workspaces
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(memory);
+            result
+        })
+        .await
+        .map_err(|_| HashError::Cancelled)?
+    }
+}
+
+fn workspace() -> Vec<Block> {
+    vec![Block::default(); params().block_count()]
+}
+
+fn hash_with(
+    memory: &mut [Block],
+    password: &[u8],
+    salt: &SaltString,
+) -> Result<String, HashError> {
+    let params = params();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_buf)
+        .map_err(argon2_error)?;
+    let output = Output::init_with(32, |out| {
+        argon2
+            .hash_password_into_with_memory(password, salt_bytes, out, &mut *memory)
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .map_err(argon2_error)?;
+    let phc = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(argon2_error)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+fn verify_with(memory: &mut [Block], password: &[u8], stored: &str) -> Result<bool, HashError> {
+    let parsed = PasswordHash::new(stored).map_err(argon2_error)?;
+    let params = Params::try_from(&parsed).map_err(argon2_error)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Ok(false);
+    };
+    if params.block_count() > memory.len() {
+        // A hash made with costlier settings than ours: let argon2 allocate for it.
+        let argon2 = Argon2::default();
+        return Ok(argon2.verify_password(password, &parsed).is_ok());
+    }
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(argon2_error)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(argon2_error)?
+        .unwrap_or_default();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(argon2_error)?;
+    let computed = Output::init_with(expected.len(), |out| {
+        argon2
+            .hash_password_into_with_memory(password, salt_bytes, out, &mut *memory)
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .map_err(argon2_error)?;
+    // `Output`'s equality is constant-time.
+    Ok(computed == expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::PasswordHasher as _;
+    use secrecy::SecretString;
+
+    fn password(s: &str) -> Password {
+        Password::parse(SecretString::from(s.to_owned())).unwrap()
+    }
+
+    #[actix_web::test]
+    async fn a_hash_verifies_its_password_and_nothing_else() {
+        let hasher = Hasher::new(2).unwrap();
+        let hash = hasher.hash(password("correct horse")).await.unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(
+            hasher
+                .verify(password("correct horse"), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(password("correct horsf"), Some(hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(password("correct horse"), None)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[actix_web::test]
+    async fn hashes_agree_with_the_argon2_crate_both_ways() {
+        let hasher = Hasher::new(1).unwrap();
+        let ours = hasher.hash(password("interoperable")).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"interoperable", &parsed)
+                .is_ok()
+        );
+
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"interoperable", &salt)
+            .unwrap()
+            .to_string();
+        assert!(
+            hasher
+                .verify(password("interoperable"), Some(theirs))
+                .await
+                .unwrap()
+        );
+        // Costlier than our workspace: still verified, by letting argon2 allocate.
+        let costly = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(32 * 1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"interoperable", &salt)
+        .unwrap()
+        .to_string();
+        assert!(
+            hasher
+                .verify(password("interoperable"), Some(costly))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_garbage_stored_hash_is_an_error_not_a_panic() {
+        let hasher = Hasher::new(1).unwrap();
+        assert!(
+            hasher
+                .verify(password("whatever1"), Some("not a hash".into()))
+                .await
+                .is_err()
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod schema;
 pub mod session;
 pub mod user;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -19,6 +20,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use secrecy::ExposeSecret;
+use tokio::sync::Semaphore;
 
 use crate::config::DatabaseUrl;
 
@@ -42,6 +44,9 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// Every connection stayed busy for the whole wait: the database is saturated.
+    #[error("database busy: no connection freed up in time")]
+    Saturated,
     /// The blocking task was cancelled (the runtime is shutting down).
     #[error("database task was cancelled")]
     Cancelled,
@@ -104,6 +109,10 @@ impl r2d2::ManageConnection for Manager {
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<Manager>,
+    /// One permit per pooled connection: requests queue here, asynchronously,
+    /// instead of each parking a blocking thread (and its memory) in `pool.get()`.
+    permits: Arc<Semaphore>,
+    wait: Duration,
 }
 
 impl Db {
@@ -118,7 +127,12 @@ impl Db {
             // through the request's error, once.
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(Manager { target });
-        Self { pool }
+        let permits = Arc::new(Semaphore::new(max_size as usize));
+        Self {
+            pool,
+            permits,
+            wait: connection_timeout,
+        }
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, so that
@@ -128,6 +142,10 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
+        let _permit = tokio::time::timeout(self.wait, self.permits.acquire())
+            .await
+            .map_err(|_| DbError::Saturated)?
+            .map_err(|_| DbError::Cancelled)?;
         let pool = self.pool.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::Unavailable)?;

@@ -139,7 +139,7 @@ pub struct Options {
     /// Run on this database instead of a fresh one (a second instance of a deployment).
     pub database: Option<DatabaseUrl>,
     /// Any other change to the configuration.
-    pub tweak: fn(&mut Config),
+    pub tweak: Box<dyn FnOnce(&mut Config)>,
 }
 
 impl Default for Options {
@@ -149,7 +149,7 @@ impl Default for Options {
             dev_mode: false,
             cors_origins: Vec::new(),
             database: None,
-            tweak: |_| {},
+            tweak: Box::new(|_| {}),
         }
     }
 }

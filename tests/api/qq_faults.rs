@@ -119,7 +119,37 @@ async fn a_slow_qq_gets_an_answer_within_the_time_out_while_health_checks_answer
     );
 }
 
+async fn a_qq_that_resets_the_connection_gets_a_clear_page(backend: Backend) {
+    // A "QQ" that accepts and hangs up at once, before answering anything.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let graph_url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    let tweak = Box::new(move |c: &mut qqlogin::config::Config| {
+        if let qqlogin::config::QqMode::Real { graph_url: url, .. } = &mut c.qq {
+            *url = url::Url::parse(&graph_url).unwrap();
+        }
+    });
+    let app = spawn_app_with(
+        backend,
+        Options {
+            tweak,
+            ..Options::default()
+        },
+    )
+    .await;
+    let browser = Browser::new();
+    let page = app.qq_login(&browser, &new_openid(), "/").await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(page.body.contains("QQ登录暂时不可用"), "{}", page.body);
+    assert_eq!((app.user_count().await, app.link_count().await), (0, 0));
+}
+
 backend_tests!(
+    a_qq_that_resets_the_connection_gets_a_clear_page,
     a_reused_code_asks_the_person_to_start_again,
     every_kind_of_qq_failure_is_a_clear_page_and_writes_nothing,
     user_info_failing_still_lets_the_person_bind,

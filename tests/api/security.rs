@@ -155,7 +155,7 @@ async fn pages_send_the_security_headers(backend: Backend) {
 
 async fn a_login_ends_after_the_absolute_limit_however_busy(backend: Backend) {
     let options = Options {
-        tweak: |c| c.session_max = Duration::from_secs(2),
+        tweak: Box::new(|c| c.session_max = Duration::from_secs(2)),
         ..Options::default()
     };
     let app = spawn_app_with(backend, options).await;
@@ -173,7 +173,7 @@ async fn a_login_ends_after_the_absolute_limit_however_busy(backend: Backend) {
 
 async fn an_idle_session_expires_on_the_server(backend: Backend) {
     let options = Options {
-        tweak: |c| c.session_idle = Duration::from_secs(1),
+        tweak: Box::new(|c| c.session_idle = Duration::from_secs(1)),
         ..Options::default()
     };
     let app = spawn_app_with(backend, options).await;
@@ -216,10 +216,10 @@ async fn sessions_survive_a_secret_key_rotation(backend: Backend) {
     // The same database, now with a new SECRET_KEY and the old one as previous.
     let options = Options {
         database: Some(first.config.database.clone()),
-        tweak: |c| {
+        tweak: Box::new(|c| {
             c.secret_key_previous = Some(c.secret_key.clone());
             c.secret_key = SecretString::from("rotated-secret-".repeat(6));
-        },
+        }),
         ..Options::default()
     };
     let rotated = spawn_app_with(backend, options).await;
@@ -238,7 +238,7 @@ async fn sessions_survive_a_secret_key_rotation(backend: Backend) {
     // Without the previous key, the old cookie is worthless.
     let options = Options {
         database: Some(first.config.database.clone()),
-        tweak: |c| c.secret_key = SecretString::from("rotated-secret-".repeat(6)),
+        tweak: Box::new(|c| c.secret_key = SecretString::from("rotated-secret-".repeat(6))),
         ..Options::default()
     };
     let unrotated = spawn_app_with(Backend::Sqlite, options).await;

@@ -1,0 +1,1432 @@
+//! The login-burst benchmark (issue 6): `cargo bench --bench login`.
+//!
+//! On this machine, all on 127.0.0.1, it starts
+//!
+//! * two fast stand-ins for QQ (`examples/bench_qq.rs`): one answering at
+//!   once, one after `BENCH_QQ_DELAY_MS` (20 ms) per call;
+//! * the service (`target/release/qqlogin`, built by `cargo bench`) in real-QQ
+//!   mode against a stand-in, on SQLite and on PostgreSQL, `RUST_LOG=warn`;
+//! * the floor (`examples/floor.rs`): the least work a callback must do;
+//!
+//! each as its own process, so that its CPU time (`/proc/PID/stat`) and peak
+//! RSS (`VmHWM`, reset before each run) are its own. A Rust load generator
+//! (hyper, one keep-alive connection per simulated client) drives each
+//! scenario for the floor and the service in turn, alternating their order
+//! round by round, and the table quotes medians over the rounds.
+//!
+//! Knobs (environment): see [`Knobs::from_env`] and BENCHMARKS.md.
+//! Run under `cargo test --all-targets` (no `--bench` argument) it does nothing.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use bytes::Bytes;
+use diesel::Connection as _;
+use diesel::connection::SimpleConnection as _;
+use http_body_util::{BodyExt as _, Full};
+use hyper::header::{CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+
+const APP_ID: &str = "101000001";
+const APP_KEY: &str = "bench-app-key";
+const SECRET_KEY: &str =
+    "bench-secret-key-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const PASSWORD: &str = "bench-password-1";
+const SESSION_COOKIE: &str = "qqlogin_session";
+const NEXT: &str = "/bench";
+const PG_DB: &str = "qqlogin_bench";
+/// No single request of the benchmark should take this long; one that does is an error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------- knobs --
+
+struct Knobs {
+    quick: bool,
+    rounds: usize,
+    warmup: Duration,
+    measure: Duration,
+    only: Option<Vec<String>>,
+    pg_admin_url: Option<String>,
+    pg_url: String,
+    db_pool: u32,
+    bound: u64,
+    delay_ms: u64,
+    client_threads: usize,
+    strict: bool,
+    build: bool,
+    service_bin: PathBuf,
+    service_env: Vec<(String, String)>,
+    workers: Option<String>,
+    out: Option<PathBuf>,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match env_var(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e| anyhow!("{name}={v}: {e}")),
+    }
+}
+
+fn env_flag(name: &str) -> bool {
+    env_var(name).is_some_and(|v| !matches!(v.trim(), "0" | "false" | "no" | "off"))
+}
+
+impl Knobs {
+    /// * `BENCH_QUICK=1`: one round, 1 s warm-up, 2 s measured (about a minute, for CI).
+    /// * `BENCH_ROUNDS` (3), `BENCH_WARMUP_SECS` (2), `BENCH_SECS` (6): per run.
+    /// * `BENCH_SCENARIOS=bound-c32,page-c256`: only these.
+    /// * `BENCH_PG=0`: skip PostgreSQL; `BENCH_PG_ADMIN_URL`
+    ///   (`postgres://postgres@127.0.0.1:5432/postgres`) creates and drops `qqlogin_bench`.
+    /// * `BENCH_DB_POOL` (10): the service's `QQLOGIN_DB_POOL_SIZE`.
+    /// * `BENCH_WORKERS`: the service's and the floor's worker threads (default: cores).
+    /// * `BENCH_BOUND` (256): openids bound before measuring.
+    /// * `BENCH_QQ_DELAY_MS` (20): the slow stand-in's delay per QQ call.
+    /// * `BENCH_CLIENT_THREADS` (cores): the load generator's threads.
+    /// * `BENCH_SERVICE_BIN`: another qqlogin binary (e.g. a prototype) to measure.
+    /// * `BENCH_SERVICE_ENV="K=V K2=V2"`: extra environment for the service.
+    /// * `BENCH_NO_BUILD=1`: the examples are built already.
+    /// * `BENCH_STRICT=1`: exit non-zero when a target is missed (errors always do).
+    /// * `BENCH_OUT=path`: also write the report (markdown) there.
+    fn from_env() -> anyhow::Result<Self> {
+        let quick = env_flag("BENCH_QUICK");
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let secs = |name, quick_default: f64, default: f64| -> anyhow::Result<Duration> {
+            let v: f64 = env_parse(name, if quick { quick_default } else { default })?;
+            if !(0.0..=600.0).contains(&v) {
+                bail!("{name} must be between 0 and 600 seconds");
+            }
+            Ok(Duration::from_secs_f64(v))
+        };
+        let service_env = env_var("BENCH_SERVICE_ENV")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .ok_or_else(|| anyhow!("BENCH_SERVICE_ENV: {kv:?} is not K=V"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let knobs = Self {
+            quick,
+            rounds: env_parse("BENCH_ROUNDS", if quick { 1 } else { 3 })?,
+            warmup: secs("BENCH_WARMUP_SECS", 1.0, 2.0)?,
+            measure: secs("BENCH_SECS", 2.0, 6.0)?,
+            only: env_var("BENCH_SCENARIOS")
+                .map(|s| s.split(',').map(|x| x.trim().to_owned()).collect()),
+            pg_admin_url: env_var("BENCH_PG")
+                .is_none_or(|v| v.trim() != "0")
+                .then(|| {
+                    env_var("BENCH_PG_ADMIN_URL")
+                        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+                }),
+            pg_url: String::new(),
+            db_pool: env_parse("BENCH_DB_POOL", 10)?,
+            bound: env_parse("BENCH_BOUND", 256)?,
+            delay_ms: env_parse("BENCH_QQ_DELAY_MS", 20)?,
+            client_threads: env_parse("BENCH_CLIENT_THREADS", cores)?,
+            strict: env_flag("BENCH_STRICT"),
+            build: !env_flag("BENCH_NO_BUILD"),
+            service_bin: env_var("BENCH_SERVICE_BIN").map_or_else(
+                || PathBuf::from(env!("CARGO_BIN_EXE_qqlogin")),
+                PathBuf::from,
+            ),
+            service_env,
+            workers: env_var("BENCH_WORKERS"),
+            out: env_var("BENCH_OUT").map(PathBuf::from),
+        };
+        if knobs.rounds == 0 || knobs.bound == 0 || knobs.client_threads == 0 {
+            bail!("BENCH_ROUNDS, BENCH_BOUND and BENCH_CLIENT_THREADS must be at least 1");
+        }
+        if knobs.measure.is_zero() {
+            bail!("BENCH_SECS must be more than 0");
+        }
+        Ok(knobs)
+    }
+}
+
+// ------------------------------------------------------------ scenarios --
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flow {
+    /// `GET /oauth/qq/users/?code=` for an openid bound at set-up.
+    Bound,
+    /// The same for a never-seen openid: `{"access_token"}` (the service also calls get_user_info).
+    Unbound,
+    /// `GET /oauth/qq/login` (cookie, 302 to QQ with `state`), then the callback with the cookie (303).
+    Page,
+    /// `POST /oauth/qq/users/` with a fresh bind token (fetched first, not timed) and a new mobile.
+    Bind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Store {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
+enum Side {
+    Floor,
+    Service,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Floor => "floor",
+            Side::Service => "service",
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Scenario {
+    name: &'static str,
+    what: &'static str,
+    flow: Flow,
+    store: Store,
+    concurrency: usize,
+    slow_qq: bool,
+    /// Whether a floor run is measured alongside (the floor does callbacks only).
+    floor: bool,
+}
+
+const fn scenario(
+    name: &'static str,
+    what: &'static str,
+    flow: Flow,
+    store: Store,
+    concurrency: usize,
+    slow_qq: bool,
+) -> Scenario {
+    Scenario {
+        name,
+        what,
+        flow,
+        store,
+        concurrency,
+        slow_qq,
+        floor: !matches!(flow, Flow::Bind),
+    }
+}
+
+const SCENARIOS: [Scenario; 9] = [
+    scenario(
+        "bound-c32",
+        "JSON callback, bound, SQLite",
+        Flow::Bound,
+        Store::Sqlite,
+        32,
+        false,
+    ),
+    scenario(
+        "bound-c256",
+        "JSON callback, bound, SQLite",
+        Flow::Bound,
+        Store::Sqlite,
+        256,
+        false,
+    ),
+    scenario(
+        "page-c32",
+        "page flow login+callback, SQLite",
+        Flow::Page,
+        Store::Sqlite,
+        32,
+        false,
+    ),
+    scenario(
+        "page-c256",
+        "page flow login+callback, SQLite",
+        Flow::Page,
+        Store::Sqlite,
+        256,
+        false,
+    ),
+    scenario(
+        "unbound-c256",
+        "JSON callback, unbound, SQLite",
+        Flow::Unbound,
+        Store::Sqlite,
+        256,
+        false,
+    ),
+    scenario(
+        "qq20-c256",
+        "JSON callback, bound, SQLite, QQ +delay",
+        Flow::Bound,
+        Store::Sqlite,
+        256,
+        true,
+    ),
+    scenario(
+        "pg-bound-c32",
+        "JSON callback, bound, PostgreSQL",
+        Flow::Bound,
+        Store::Postgres,
+        32,
+        false,
+    ),
+    scenario(
+        "pg-bound-c256",
+        "JSON callback, bound, PostgreSQL",
+        Flow::Bound,
+        Store::Postgres,
+        256,
+        false,
+    ),
+    scenario(
+        "bind-c256",
+        "JSON bind (argon2), SQLite",
+        Flow::Bind,
+        Store::Sqlite,
+        256,
+        false,
+    ),
+];
+
+// ------------------------------------------------------------ processes --
+
+/// A child process, killed (and reaped) when dropped.
+struct Proc {
+    name: String,
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log_tail(&self) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Lines the process wrote to stderr (the service logs at `warn`).
+    fn log_lines(&self) -> usize {
+        fs::read_to_string(&self.log).map_or(0, |t| t.lines().count())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_addr() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("no free port on 127.0.0.1")?;
+    Ok(listener.local_addr()?)
+}
+
+fn spawn(name: &str, mut cmd: Command, addr: SocketAddr, dir: &Path) -> anyhow::Result<Proc> {
+    let log = dir.join(format!("{name}-{}.log", addr.port()));
+    let file = fs::File::create(&log)?;
+    let child = cmd
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()
+        .with_context(|| format!("cannot start {name} ({:?})", cmd.get_program()))?;
+    Ok(Proc {
+        name: name.to_owned(),
+        child,
+        addr,
+        log,
+    })
+}
+
+struct Bins {
+    service: PathBuf,
+    floor: PathBuf,
+    stand_in: PathBuf,
+}
+
+/// Builds the floor and the stand-in QQ (the service binary is built by `cargo bench` itself).
+fn build_examples(knobs: &Knobs) -> anyhow::Result<Bins> {
+    let exe = std::env::current_exe()?;
+    // target/release/deps/login-HASH → target/release
+    let release = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("cannot locate the target directory from {}", exe.display()))?;
+    if knobs.build {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        println!(
+            "building the floor and the stand-in QQ: cargo build --release --example floor --example bench_qq"
+        );
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--example",
+                "floor",
+                "--example",
+                "bench_qq",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .context("cannot run cargo")?;
+        if !status.success() {
+            bail!("building the examples failed ({status})");
+        }
+    }
+    let bins = Bins {
+        service: knobs.service_bin.clone(),
+        floor: release.join("examples").join("floor"),
+        stand_in: release.join("examples").join("bench_qq"),
+    };
+    for bin in [&bins.service, &bins.floor, &bins.stand_in] {
+        if !bin.is_file() {
+            bail!("{} is missing", bin.display());
+        }
+    }
+    Ok(bins)
+}
+
+// ------------------------------------------------------------ /proc ------
+
+#[derive(Default, Clone, Copy)]
+struct ProcStatus {
+    rss_kb: u64,
+    hwm_kb: u64,
+    threads: u64,
+}
+
+fn proc_status(pid: u32) -> ProcStatus {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let mut status = ProcStatus::default();
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(key), Some(value)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let value: u64 = value.parse().unwrap_or(0);
+        match key {
+            "VmRSS:" => status.rss_kb = value,
+            "VmHWM:" => status.hwm_kb = value,
+            "Threads:" => status.threads = value,
+            _ => {}
+        }
+    }
+    status
+}
+
+/// User + system CPU time of the process (all its threads, living and dead), in seconds.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux architecture the kernel exports to /proc.
+    Some((utime + stime) as f64 / 100.0)
+}
+
+/// Resets VmHWM to the current RSS (Linux ≥ 4.0).
+fn reset_peak_rss(pid: u32) -> bool {
+    fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// Samples RSS and thread count every 50 ms on its own thread.
+struct Monitor {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<ProcStatus>,
+}
+
+impl Monitor {
+    fn start(pid: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut peak = ProcStatus::default();
+            while !flag.load(Ordering::Relaxed) {
+                let now = proc_status(pid);
+                peak.rss_kb = peak.rss_kb.max(now.rss_kb);
+                peak.hwm_kb = peak.hwm_kb.max(now.hwm_kb);
+                peak.threads = peak.threads.max(now.threads);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak
+        });
+        Self { stop, handle }
+    }
+
+    fn finish(self) -> ProcStatus {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+// ------------------------------------------------------- HTTP client -----
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+struct Reply {
+    status: StatusCode,
+    headers: hyper::HeaderMap,
+    body: Bytes,
+}
+
+/// One simulated client: one keep-alive connection, reopened after an error.
+struct Client {
+    addr: SocketAddr,
+    host: String,
+    conn: Option<Sender>,
+}
+
+impl Client {
+    fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            host: addr.to_string(),
+            conn: None,
+        }
+    }
+
+    async fn connect(&mut self) -> anyhow::Result<&mut Sender> {
+        if self.conn.as_ref().is_none_or(Sender::is_closed) {
+            let stream = tokio::net::TcpStream::connect(self.addr)
+                .await
+                .with_context(|| format!("connect {}", self.addr))?;
+            stream.set_nodelay(true)?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .context("handshake")?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            self.conn = Some(sender);
+        }
+        self.conn.as_mut().ok_or_else(|| anyhow!("no connection"))
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(hyper::header::HeaderName, &str)],
+        body: Bytes,
+    ) -> anyhow::Result<Reply> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, self.host.as_str());
+        for (name, value) in headers {
+            req = req.header(name, *value);
+        }
+        let req = req.body(Full::new(body))?;
+        let result = async {
+            let sender = self.connect().await?;
+            sender.ready().await.context("connection not ready")?;
+            let res = sender.send_request(req).await.context("request")?;
+            let (parts, body) = res.into_parts();
+            let body = body.collect().await.context("body")?.to_bytes();
+            Ok::<_, anyhow::Error>(Reply {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
+        }
+        .await;
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+
+    async fn get(&mut self, path: &str) -> anyhow::Result<Reply> {
+        self.send(Method::GET, path, &[], Bytes::new()).await
+    }
+}
+
+fn header(reply: &Reply, name: hyper::header::HeaderName) -> Option<&str> {
+    reply.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn expect(reply: &Reply, status: StatusCode, body_prefix: &str, what: &str) -> anyhow::Result<()> {
+    if reply.status != status || !reply.body.starts_with(body_prefix.as_bytes()) {
+        let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)]).into_owned();
+        bail!("{what}: {} {body}", reply.status);
+    }
+    Ok(())
+}
+
+fn bound_openid(i: u64) -> String {
+    format!("B{i:031X}")
+}
+
+fn code_for(openid: &str, n: u64) -> String {
+    format!("c-{openid}-{n}")
+}
+
+fn json_string(body: &[u8], key: &str) -> anyhow::Result<String> {
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    value
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("answer has no {key}"))
+}
+
+/// A bind token for a new openid, then the bind itself; returns when the timed part started.
+async fn bind(client: &mut Client, openid: &str, n: u64, mobile: &str) -> anyhow::Result<Instant> {
+    let reply = client
+        .get(&format!("/oauth/qq/users/?code={}", code_for(openid, n)))
+        .await?;
+    expect(
+        &reply,
+        StatusCode::OK,
+        "{\"access_token\"",
+        "unbound callback",
+    )?;
+    let token = json_string(&reply.body, "access_token")?;
+    let body = serde_json::json!({ "mobile": mobile, "password": PASSWORD, "access_token": token });
+    let started = Instant::now();
+    let reply = client
+        .send(
+            Method::POST,
+            "/oauth/qq/users/",
+            &[(CONTENT_TYPE, "application/json")],
+            Bytes::from(body.to_string()),
+        )
+        .await?;
+    expect(&reply, StatusCode::CREATED, "{\"token\"", "bind")?;
+    Ok(started)
+}
+
+/// One iteration of `flow`; returns when its timed part started.
+async fn iteration(client: &mut Client, flow: Flow, n: u64, bound: u64) -> anyhow::Result<Instant> {
+    let started = Instant::now();
+    match flow {
+        Flow::Bound => {
+            let code = code_for(&bound_openid(n % bound), n);
+            let reply = client.get(&format!("/oauth/qq/users/?code={code}")).await?;
+            expect(&reply, StatusCode::OK, "{\"token\"", "bound callback")?;
+        }
+        Flow::Unbound => {
+            let code = code_for(&format!("U{n:031X}"), n);
+            let reply = client.get(&format!("/oauth/qq/users/?code={code}")).await?;
+            expect(
+                &reply,
+                StatusCode::OK,
+                "{\"access_token\"",
+                "unbound callback",
+            )?;
+        }
+        Flow::Page => {
+            let reply = client.get("/oauth/qq/login?next=%2Fbench").await?;
+            expect(&reply, StatusCode::FOUND, "", "login")?;
+            let location = header(&reply, LOCATION).ok_or_else(|| anyhow!("login: no Location"))?;
+            let state = url::Url::parse(location)?
+                .query_pairs()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+                .ok_or_else(|| anyhow!("login: no state"))?;
+            let cookie = reply
+                .headers
+                .get_all(SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|v| v.starts_with(SESSION_COOKIE))
+                .and_then(|v| v.split(';').next())
+                .ok_or_else(|| anyhow!("login: no session cookie"))?
+                .to_owned();
+            let code = code_for(&bound_openid(n % bound), n);
+            let path = format!(
+                "/oauth/qq/callback?code={code}&state={}",
+                url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
+            );
+            let reply = client
+                .send(
+                    Method::GET,
+                    &path,
+                    &[(COOKIE, cookie.as_str())],
+                    Bytes::new(),
+                )
+                .await?;
+            expect(&reply, StatusCode::SEE_OTHER, "", "callback")?;
+            if header(&reply, LOCATION) != Some(NEXT) {
+                bail!(
+                    "callback: sent to {:?}, not {NEXT}",
+                    header(&reply, LOCATION)
+                );
+            }
+        }
+        Flow::Bind => {
+            let mobile = format!("15{:09}", n % 1_000_000_000);
+            return bind(client, &format!("N{n:031X}"), n, &mobile).await;
+        }
+    }
+    Ok(started)
+}
+
+#[derive(Default)]
+struct TaskResult {
+    latencies_us: Vec<u32>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// Every run's requests are numbered from one counter: codes, openids and mobiles never repeat.
+static COUNTER: AtomicU64 = AtomicU64::new(1);
+
+async fn client_task(
+    addr: SocketAddr,
+    flow: Flow,
+    bound: u64,
+    measure_from: Instant,
+    deadline: Instant,
+) -> TaskResult {
+    let mut client = Client::new(addr);
+    let mut out = TaskResult::default();
+    let until = tokio::time::Instant::from_std(deadline);
+    while Instant::now() < deadline {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let result = tokio::select! {
+            r = tokio::time::timeout(REQUEST_TIMEOUT, iteration(&mut client, flow, n, bound)) => r,
+            () = tokio::time::sleep_until(until) => break,
+        };
+        let done = Instant::now();
+        match result {
+            Ok(Ok(started)) => {
+                if done >= measure_from && done <= deadline {
+                    let us = done.duration_since(started).as_micros();
+                    out.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                }
+            }
+            Ok(Err(e)) => {
+                out.errors += 1;
+                out.first_error.get_or_insert_with(|| format!("{e:#}"));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(_) => {
+                out.errors += 1;
+                client.conn = None;
+                out.first_error
+                    .get_or_insert_with(|| format!("no answer within {REQUEST_TIMEOUT:?}"));
+            }
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------- results --
+
+#[derive(Clone, Default)]
+struct Run {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+    first_error: Option<String>,
+    cpu_us_per_req: f64,
+    cores: f64,
+    peak_rss_mib: f64,
+    threads: u64,
+    log_lines: usize,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    f64::from(sorted[rank - 1]) / 1000.0
+}
+
+/// Drives `flow` at `concurrency` against `target` for warm-up + measure; the measured
+/// window alone counts for throughput, latency and CPU; errors count from the start.
+async fn drive(
+    target: &Proc,
+    flow: Flow,
+    concurrency: usize,
+    knobs: &Knobs,
+) -> anyhow::Result<(Vec<u32>, u64, Option<String>, f64)> {
+    let pid = target.pid();
+    let start = Instant::now();
+    let measure_from = start + knobs.warmup;
+    let deadline = measure_from + knobs.measure;
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            tokio::spawn(client_task(
+                target.addr,
+                flow,
+                knobs.bound,
+                measure_from,
+                deadline,
+            ))
+        })
+        .collect();
+    tokio::time::sleep_until(tokio::time::Instant::from_std(measure_from)).await;
+    let cpu_from = cpu_seconds(pid).ok_or_else(|| anyhow!("{} exited", target.name))?;
+    tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
+    let cpu_to = cpu_seconds(pid).ok_or_else(|| anyhow!("{} exited", target.name))?;
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    let mut first_error = None;
+    for task in tasks {
+        let result = task.await?;
+        latencies.extend(result.latencies_us);
+        errors += result.errors;
+        if first_error.is_none() {
+            first_error = result.first_error;
+        }
+    }
+    Ok((latencies, errors, first_error, cpu_to - cpu_from))
+}
+
+fn wait_ready(rt: &tokio::runtime::Runtime, proc: &mut Proc) -> anyhow::Result<()> {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = proc.child.try_wait()? {
+            bail!("{} exited ({status}):\n{}", proc.name, proc.log_tail());
+        }
+        let addr = proc.addr;
+        let up = rt.block_on(async move {
+            let mut client = Client::new(addr);
+            matches!(client.get("/healthz").await, Ok(r) if r.status == StatusCode::OK)
+        });
+        if up {
+            return Ok(());
+        }
+        if Instant::now() > give_up {
+            bail!(
+                "{} did not answer within 60 s:\n{}",
+                proc.name,
+                proc.log_tail()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ------------------------------------------------------------ the bench --
+
+struct Bench {
+    knobs: Knobs,
+    bins: Bins,
+    dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    qq_fast: Proc,
+    qq_slow: Proc,
+    sqlite_url: String,
+    pg_url: Option<String>,
+}
+
+impl Bench {
+    fn spawn_stand_in(bins: &Bins, dir: &Path, delay_ms: u64) -> anyhow::Result<Proc> {
+        let addr = free_addr()?;
+        let mut cmd = Command::new(&bins.stand_in);
+        cmd.args(["--listen", &addr.to_string(), "--app-id", APP_ID])
+            .args(["--delay-ms", &delay_ms.to_string()]);
+        spawn(&format!("qq{delay_ms}ms"), cmd, addr, dir)
+    }
+
+    fn spawn_floor(&self, qq: &Proc) -> anyhow::Result<Proc> {
+        let addr = free_addr()?;
+        let mut cmd = Command::new(&self.bins.floor);
+        cmd.args(["--listen", &addr.to_string(), "--app-id", APP_ID])
+            .args(["--graph", &format!("http://{}", qq.addr)])
+            .args(["--bound", &self.knobs.bound.to_string()]);
+        if let Some(workers) = &self.knobs.workers {
+            cmd.args(["--workers", workers]);
+        }
+        spawn("floor", cmd, addr, self.dir.path())
+    }
+
+    fn spawn_service(&self, store: Store, qq: &Proc) -> anyhow::Result<Proc> {
+        let addr = free_addr()?;
+        let database = match store {
+            Store::Sqlite => self.sqlite_url.clone(),
+            Store::Postgres => self
+                .pg_url
+                .clone()
+                .ok_or_else(|| anyhow!("PostgreSQL is not available"))?,
+        };
+        let mut cmd = Command::new(&self.bins.service);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("QQLOGIN_LISTEN", addr.to_string())
+            .env("DATABASE_URL", database)
+            .env("QQ_APP_ID", APP_ID)
+            .env("QQ_APP_KEY", APP_KEY)
+            .env("SECRET_KEY", SECRET_KEY)
+            .env("QQ_GRAPH_URL", format!("http://{}", qq.addr))
+            .env(
+                "QQ_REDIRECT_URI",
+                format!("http://{addr}/oauth/qq/callback"),
+            )
+            .env("QQLOGIN_DB_POOL_SIZE", self.knobs.db_pool.to_string())
+            .env("RUST_LOG", "warn");
+        if let Some(workers) = &self.knobs.workers {
+            cmd.env("QQLOGIN_WORKERS", workers);
+        }
+        for (k, v) in &self.knobs.service_env {
+            cmd.env(k, v);
+        }
+        spawn("service", cmd, addr, self.dir.path())
+    }
+
+    /// Binds `BENCH_BOUND` openids through the API, 16 at a time.
+    fn bind_bound_openids(&self, store: Store) -> anyhow::Result<()> {
+        let mut service = self.spawn_service(store, &self.qq_fast)?;
+        wait_ready(&self.rt, &mut service)?;
+        let started = Instant::now();
+        let next = Arc::new(AtomicU64::new(0));
+        let (addr, bound) = (service.addr, self.knobs.bound);
+        let results: Vec<anyhow::Result<()>> = self.rt.block_on(async move {
+            let tasks: Vec<_> = (0..16)
+                .map(|_| {
+                    let next = next.clone();
+                    tokio::spawn(async move {
+                        let mut client = Client::new(addr);
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= bound {
+                                return Ok(());
+                            }
+                            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+                            bind(&mut client, &bound_openid(i), n, &format!("130{i:08}"))
+                                .await
+                                .with_context(|| format!("binding {}", bound_openid(i)))?;
+                        }
+                    })
+                })
+                .collect();
+            let mut results = Vec::new();
+            for task in tasks {
+                results.push(task.await.map_err(anyhow::Error::from).and_then(|r| r));
+            }
+            results
+        });
+        for result in results {
+            result.with_context(|| format!("set-up on {store:?}"))?;
+        }
+        println!(
+            "set-up: {} openids bound on {store:?} in {:.1} s",
+            self.knobs.bound,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    fn run_one(&self, sc: &Scenario, side: Side) -> anyhow::Result<Run> {
+        let qq = if sc.slow_qq {
+            &self.qq_slow
+        } else {
+            &self.qq_fast
+        };
+        let (mut proc, flow) = match side {
+            Side::Floor => (
+                self.spawn_floor(qq)?,
+                if sc.flow == Flow::Unbound {
+                    Flow::Unbound
+                } else {
+                    Flow::Bound
+                },
+            ),
+            Side::Service => (self.spawn_service(sc.store, qq)?, sc.flow),
+        };
+        wait_ready(&self.rt, &mut proc)?;
+        let pid = proc.pid();
+        let reset = reset_peak_rss(pid);
+        let monitor = Monitor::start(pid);
+        let driven = self
+            .rt
+            .block_on(drive(&proc, flow, sc.concurrency, &self.knobs));
+        let sampled = monitor.finish();
+        let end = proc_status(pid);
+        let (mut latencies, errors, first_error, cpu) = driven?;
+        let log_lines = proc.log_lines();
+        drop(proc);
+        latencies.sort_unstable();
+        let count = latencies.len() as f64;
+        let secs = self.knobs.measure.as_secs_f64();
+        // Without clear_refs, VmHWM includes start-up; the samples are the fallback.
+        let peak_kb = if reset {
+            end.hwm_kb.max(sampled.rss_kb)
+        } else {
+            sampled.rss_kb.max(end.rss_kb)
+        };
+        Ok(Run {
+            rps: count / secs,
+            p50_ms: percentile(&latencies, 0.50),
+            p99_ms: percentile(&latencies, 0.99),
+            errors,
+            first_error,
+            cpu_us_per_req: if count > 0.0 {
+                cpu * 1e6 / count
+            } else {
+                f64::NAN
+            },
+            cores: cpu / secs,
+            peak_rss_mib: peak_kb as f64 / 1024.0,
+            threads: sampled.threads.max(end.threads),
+            log_lines,
+        })
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// Medians over the rounds (peak RSS and threads: the worst round; errors: all rounds).
+fn summarise(runs: &[Run]) -> Run {
+    let med = |f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
+    Run {
+        rps: med(|r| r.rps),
+        p50_ms: med(|r| r.p50_ms),
+        p99_ms: med(|r| r.p99_ms),
+        errors: runs.iter().map(|r| r.errors).sum(),
+        first_error: runs.iter().find_map(|r| r.first_error.clone()),
+        cpu_us_per_req: med(|r| r.cpu_us_per_req),
+        cores: med(|r| r.cores),
+        peak_rss_mib: runs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max),
+        threads: runs.iter().map(|r| r.threads).max().unwrap_or(0),
+        log_lines: runs.iter().map(|r| r.log_lines).sum(),
+    }
+}
+
+fn machine() -> String {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU", str::trim)
+        .to_owned();
+    let mem_kb: u64 = fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "{cores} cores ({model}), {:.1} GiB RAM, Linux {}, load average at start {}",
+        mem_kb as f64 / 1024.0 / 1024.0,
+        kernel.trim(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+fn create_pg_database(admin_url: &str) -> anyhow::Result<String> {
+    let mut admin = diesel::PgConnection::establish(admin_url)
+        .with_context(|| "cannot connect to BENCH_PG_ADMIN_URL".to_owned())?;
+    admin.batch_execute(&format!(
+        "DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE); CREATE DATABASE {PG_DB}"
+    ))?;
+    let mut url = url::Url::parse(admin_url)?;
+    url.set_path(&format!("/{PG_DB}"));
+    Ok(url.to_string())
+}
+
+fn drop_pg_database(admin_url: &str) {
+    if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"));
+    }
+}
+
+fn fmt_num(v: f64, decimals: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.decimals$}")
+    } else {
+        "–".to_owned()
+    }
+}
+
+struct Check {
+    name: String,
+    want: String,
+    got: String,
+    ok: bool,
+}
+
+fn checks(results: &BTreeMap<(usize, Side), Run>, knobs: &Knobs) -> Vec<Check> {
+    let get = |name: &str, side: Side| {
+        SCENARIOS
+            .iter()
+            .position(|s| s.name == name)
+            .and_then(|i| results.get(&(i, side)))
+    };
+    let mut out = Vec::new();
+    let mut ratio_check = |name: &str, min: f64, what: &str| {
+        if let (Some(s), Some(f)) = (get(name, Side::Service), get(name, Side::Floor)) {
+            let r = s.rps / f.rps;
+            out.push(Check {
+                name: format!("{name}: {what} throughput vs floor"),
+                want: format!("≥ {min:.2}"),
+                got: format!("{r:.2}"),
+                ok: r >= min,
+            });
+        }
+    };
+    ratio_check("bound-c32", 0.6, "bound JSON callback");
+    ratio_check("bound-c256", 0.6, "bound JSON callback");
+    ratio_check("page-c32", 0.5, "page flow (login+callback)");
+    ratio_check("page-c256", 0.5, "page flow (login+callback)");
+    ratio_check("qq20-c256", 0.9, &format!("QQ +{} ms", knobs.delay_ms));
+    for name in ["bound-c32", "bound-c256"] {
+        if let (Some(s), Some(f)) = (get(name, Side::Service), get(name, Side::Floor)) {
+            let r = s.p99_ms / f.p99_ms;
+            out.push(Check {
+                name: format!("{name}: p99 vs floor"),
+                want: "≤ 2.00".to_owned(),
+                got: format!(
+                    "{r:.2} ({} vs {} ms)",
+                    fmt_num(s.p99_ms, 1),
+                    fmt_num(f.p99_ms, 1)
+                ),
+                ok: r <= 2.0,
+            });
+        }
+    }
+    for (pg, sqlite) in [
+        ("pg-bound-c32", "bound-c32"),
+        ("pg-bound-c256", "bound-c256"),
+    ] {
+        if let (Some(p), Some(s)) = (get(pg, Side::Service), get(sqlite, Side::Service)) {
+            let r = p.rps / s.rps;
+            out.push(Check {
+                name: format!("{pg}: PostgreSQL vs SQLite throughput"),
+                want: "≥ 0.80".to_owned(),
+                got: format!("{r:.2}"),
+                ok: r >= 0.8,
+            });
+        }
+    }
+    let logins_256: Vec<(&str, f64)> = SCENARIOS
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.concurrency == 256 && s.flow != Flow::Bind)
+        .filter_map(|(i, s)| {
+            results
+                .get(&(i, Side::Service))
+                .map(|r| (s.name, r.peak_rss_mib))
+        })
+        .collect();
+    if let Some((name, worst)) = logins_256
+        .iter()
+        .copied()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+    {
+        out.push(Check {
+            name: "peak RSS, 256 concurrent logins (worst scenario)".to_owned(),
+            want: "≤ 64 MiB".to_owned(),
+            got: format!("{worst:.1} MiB ({name})"),
+            ok: worst <= 64.0,
+        });
+    }
+    if let Some(bind) = get("bind-c256", Side::Service) {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let limit = 64.0 + 19.0 * cores as f64;
+        out.push(Check {
+            name: "peak RSS, 256 concurrent binds".to_owned(),
+            want: format!("≤ {limit:.0} MiB (64 + 19 MiB argon2 per core)"),
+            got: format!("{:.1} MiB", bind.peak_rss_mib),
+            ok: bind.peak_rss_mib <= limit,
+        });
+    }
+    let errors: u64 = results.values().map(|r| r.errors).sum();
+    out.push(Check {
+        name: "errors, all runs".to_owned(),
+        want: "0".to_owned(),
+        got: errors.to_string(),
+        ok: errors == 0,
+    });
+    out
+}
+
+fn report(
+    results: &BTreeMap<(usize, Side), Run>,
+    knobs: &Knobs,
+    header: &str,
+) -> (String, Vec<Check>) {
+    let mut md = String::new();
+    let _ = writeln!(md, "{header}\n");
+    let _ = writeln!(
+        md,
+        "| scenario | what | side | conc | req/s | p50 ms | p99 ms | errors | CPU µs/req | CPU cores | peak RSS MiB | threads | svc/floor req/s | svc/floor p99 |"
+    );
+    let _ = writeln!(
+        md,
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for ((i, side), run) in results {
+        let sc = &SCENARIOS[*i];
+        let (ratio, p99_ratio) = match (side, results.get(&(*i, Side::Floor))) {
+            (Side::Service, Some(floor)) => (
+                fmt_num(run.rps / floor.rps, 2),
+                fmt_num(run.p99_ms / floor.p99_ms, 2),
+            ),
+            _ => (String::new(), String::new()),
+        };
+        let what = if sc.slow_qq {
+            sc.what
+                .replace("delay", &format!("{} ms/call", knobs.delay_ms))
+        } else {
+            sc.what.to_owned()
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            sc.name,
+            what,
+            side.name(),
+            sc.concurrency,
+            fmt_num(run.rps, 0),
+            fmt_num(run.p50_ms, 2),
+            fmt_num(run.p99_ms, 2),
+            run.errors,
+            fmt_num(run.cpu_us_per_req, 0),
+            fmt_num(run.cores, 2),
+            fmt_num(run.peak_rss_mib, 1),
+            run.threads,
+            ratio,
+            p99_ratio,
+        );
+    }
+    let checks = checks(results, knobs);
+    let _ = writeln!(md, "\n| target | wanted | measured | |\n|---|---|---|---|");
+    for c in &checks {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            c.name,
+            c.want,
+            c.got,
+            if c.ok { "holds" } else { "**MISSED**" }
+        );
+    }
+    (md, checks)
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let mut knobs = Knobs::from_env()?;
+    let machine = machine();
+    println!("qqlogin login benchmark on {machine}");
+    let bins = build_examples(&knobs)?;
+    let dir = tempfile::Builder::new()
+        .prefix("qqlogin-bench-")
+        .tempdir()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(knobs.client_threads)
+        .enable_all()
+        .build()?;
+
+    let wanted = |sc: &Scenario| {
+        knobs
+            .only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|n| n == sc.name))
+    };
+    let needs_pg = SCENARIOS
+        .iter()
+        .any(|sc| sc.store == Store::Postgres && wanted(sc));
+    let pg_url = match &knobs.pg_admin_url {
+        Some(admin) if needs_pg => match create_pg_database(admin) {
+            Ok(url) => Some(url),
+            Err(e) => {
+                println!("PostgreSQL unavailable ({e:#}): its scenarios are skipped");
+                None
+            }
+        },
+        _ => None,
+    };
+    knobs.pg_url = pg_url.clone().unwrap_or_default();
+    let sqlite_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+
+    let qq_fast = Bench::spawn_stand_in(&bins, dir.path(), 0)?;
+    let qq_slow = Bench::spawn_stand_in(&bins, dir.path(), knobs.delay_ms)?;
+    let mut bench = Bench {
+        knobs,
+        bins,
+        dir,
+        rt,
+        qq_fast,
+        qq_slow,
+        sqlite_url,
+        pg_url,
+    };
+    let result = run_rounds(&mut bench, &machine);
+    if let (Some(admin), Some(_)) = (&bench.knobs.pg_admin_url, &bench.pg_url) {
+        drop_pg_database(admin);
+    }
+    result
+}
+
+fn run_rounds(bench: &mut Bench, machine: &str) -> anyhow::Result<ExitCode> {
+    wait_ready(&bench.rt, &mut bench.qq_fast)?;
+    wait_ready(&bench.rt, &mut bench.qq_slow)?;
+
+    let knobs = &bench.knobs;
+    let scenarios: Vec<usize> = (0..SCENARIOS.len())
+        .filter(|&i| {
+            let sc = &SCENARIOS[i];
+            knobs
+                .only
+                .as_ref()
+                .is_none_or(|o| o.iter().any(|n| n == sc.name))
+                && (sc.store == Store::Sqlite || bench.pg_url.is_some())
+        })
+        .collect();
+    if scenarios.is_empty() {
+        bail!(
+            "no scenario selected (BENCH_SCENARIOS names: {})",
+            SCENARIOS.map(|s| s.name).join(",")
+        );
+    }
+    let per_run = knobs.warmup + knobs.measure;
+    let runs_per_round: usize = scenarios
+        .iter()
+        .map(|&i| if SCENARIOS[i].floor { 2 } else { 1 })
+        .sum();
+    println!(
+        "{} scenarios, {} rounds of {} runs, {:.0} s warm-up + {:.0} s measured each: about {:.0} s",
+        scenarios.len(),
+        knobs.rounds,
+        runs_per_round,
+        knobs.warmup.as_secs_f64(),
+        knobs.measure.as_secs_f64(),
+        (knobs.rounds * runs_per_round) as f64 * (per_run.as_secs_f64() + 0.7)
+    );
+
+    bench.bind_bound_openids(Store::Sqlite)?;
+    if bench.pg_url.is_some() {
+        bench.bind_bound_openids(Store::Postgres)?;
+    }
+
+    let mut all: BTreeMap<(usize, Side), Vec<Run>> = BTreeMap::new();
+    let rounds = bench.knobs.rounds;
+    for round in 1..=rounds {
+        for &i in &scenarios {
+            let sc = &SCENARIOS[i];
+            let mut sides = vec![Side::Service];
+            if sc.floor {
+                // Alternate which goes first, so slow drift in the machine favours neither.
+                if round % 2 == 1 {
+                    sides.insert(0, Side::Floor);
+                } else {
+                    sides.push(Side::Floor);
+                }
+            }
+            for side in sides {
+                let run = bench.run_one(sc, side)?;
+                println!(
+                    "[round {round}/{rounds}] {:<14} {:<7} {:>7} req/s  p50 {:>7} ms  p99 {:>8} ms  errors {}  CPU {:>5} µs/req  RSS {:>6} MiB  threads {}{}",
+                    sc.name,
+                    side.name(),
+                    fmt_num(run.rps, 0),
+                    fmt_num(run.p50_ms, 2),
+                    fmt_num(run.p99_ms, 2),
+                    run.errors,
+                    fmt_num(run.cpu_us_per_req, 0),
+                    fmt_num(run.peak_rss_mib, 1),
+                    run.threads,
+                    run.first_error
+                        .as_deref()
+                        .map(|e| format!("  first error: {e}"))
+                        .unwrap_or_default(),
+                );
+                let _ = std::io::stdout().flush();
+                all.entry((i, side)).or_default().push(run);
+            }
+        }
+    }
+
+    let summary: BTreeMap<(usize, Side), Run> =
+        all.iter().map(|(k, runs)| (*k, summarise(runs))).collect();
+    let k = &bench.knobs;
+    let header = format!(
+        "Machine: {machine}.\n\nCommand: `{}cargo bench --bench login`; {} round(s), {:.0} s warm-up + {:.0} s measured per run; \
+         medians over rounds (peak RSS and threads: worst round; errors: sum). Service: `RUST_LOG=warn` (access log off), \
+         `QQLOGIN_DB_POOL_SIZE={}`, workers {}; QQ stand-in delay for qq20: {} ms per call.",
+        if k.quick { "BENCH_QUICK=1 " } else { "" },
+        k.rounds,
+        k.warmup.as_secs_f64(),
+        k.measure.as_secs_f64(),
+        k.db_pool,
+        k.workers.as_deref().unwrap_or("= cores"),
+        k.delay_ms,
+    );
+    let (md, checks) = report(&summary, k, &header);
+    println!("\n{md}");
+    let log_lines: usize = summary
+        .iter()
+        .filter(|((_, side), _)| *side == Side::Service)
+        .map(|(_, r)| r.log_lines)
+        .sum();
+    if log_lines > 0 {
+        println!(
+            "note: the service wrote {log_lines} warning/error lines in all (logs in the temp dir, removed at exit)."
+        );
+    }
+    if let Some(out) = &k.out {
+        fs::write(out, &md).with_context(|| format!("cannot write {}", out.display()))?;
+        println!("report written to {}", out.display());
+    }
+    let errors = checks.iter().any(|c| c.name.starts_with("errors") && !c.ok);
+    let missed = checks.iter().any(|c| !c.ok);
+    Ok(if errors || (k.strict && missed) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn main() -> ExitCode {
+    // `cargo test --all-targets` runs bench targets without `--bench`: nothing to do then.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("login benchmark: skipped (run it with `cargo bench --bench login`)");
+        return ExitCode::SUCCESS;
+    }
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("login benchmark failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
