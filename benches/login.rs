@@ -67,6 +67,8 @@ struct Knobs {
     service_bin: PathBuf,
     service_env: Vec<(String, String)>,
     workers: Option<String>,
+    /// Which sides run: `BENCH_SIDES=service` (or `floor`) for profiling one of them.
+    sides: Vec<Side>,
     out: Option<PathBuf>,
 }
 
@@ -99,6 +101,7 @@ impl Knobs {
     /// * `BENCH_BOUND` (256): openids bound before measuring.
     /// * `BENCH_QQ_DELAY_MS` (20): the slow stand-in's delay per QQ call.
     /// * `BENCH_CLIENT_THREADS` (cores): the load generator's threads.
+    /// * `BENCH_SIDES=service` (or `floor`): run only that side (for profiling).
     /// * `BENCH_SERVICE_BIN`: another qqlogin binary (e.g. a prototype) to measure.
     /// * `BENCH_SERVICE_ENV="K=V K2=V2"`: extra environment for the service.
     /// * `BENCH_NO_BUILD=1`: the examples are built already.
@@ -149,6 +152,12 @@ impl Knobs {
             ),
             service_env,
             workers: env_var("BENCH_WORKERS"),
+            sides: match env_var("BENCH_SIDES").as_deref().map(str::trim) {
+                None | Some("both") => vec![Side::Floor, Side::Service],
+                Some("service") => vec![Side::Service],
+                Some("floor") => vec![Side::Floor],
+                Some(other) => bail!("BENCH_SIDES={other}: floor, service or both"),
+            },
             out: env_var("BENCH_OUT").map(PathBuf::from),
         };
         if knobs.rounds == 0 || knobs.bound == 0 || knobs.client_threads == 0 {
@@ -1352,6 +1361,7 @@ fn run_rounds(bench: &mut Bench, machine: &str) -> anyhow::Result<ExitCode> {
                     sides.push(Side::Floor);
                 }
             }
+            sides.retain(|side| bench.knobs.sides.contains(side));
             for side in sides {
                 let run = bench.run_one(sc, side)?;
                 println!(

@@ -8,6 +8,8 @@ use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::proxy::TrustedProxies;
+
 /// Shortest `SECRET_KEY` accepted: every signing key is derived from it, so it
 /// must carry at least 256 bits even when typed as hex.
 pub const MIN_SECRET_KEY_LEN: usize = 64;
@@ -124,6 +126,20 @@ pub struct Settings {
     #[arg(long, env = "QQLOGIN_CORS_ORIGINS", value_name = "QQLOGIN_CORS_ORIGINS", default_value = "",
           value_parser = parse_origins)]
     pub cors_origins: Origins,
+
+    /// Reverse proxies whose X-Forwarded-For/-Proto are believed: IPs or CIDRs, comma-separated.
+    #[arg(
+        long,
+        env = "QQLOGIN_TRUSTED_PROXIES",
+        value_name = "QQLOGIN_TRUSTED_PROXIES",
+        default_value = ""
+    )]
+    pub trusted_proxies: TrustedProxies,
+
+    /// On SIGTERM, how long requests in flight may take to finish, in seconds.
+    #[arg(long, env = "QQLOGIN_SHUTDOWN_GRACE_SECS", value_name = "QQLOGIN_SHUTDOWN_GRACE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_grace_secs: u64,
 
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "QQLOGIN_WORKERS", value_name = "QQLOGIN_WORKERS",
@@ -246,6 +262,8 @@ pub struct Config {
     pub secret_is_ephemeral: bool,
     pub jwt_ttl: Duration,
     pub cors_origins: Origins,
+    pub trusted_proxies: TrustedProxies,
+    pub shutdown_grace: Duration,
     pub workers: Option<usize>,
 }
 
@@ -386,6 +404,8 @@ impl Settings {
             secret_is_ephemeral,
             jwt_ttl: Duration::from_secs(self.jwt_ttl),
             cors_origins: self.cors_origins,
+            trusted_proxies: self.trusted_proxies,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             workers: self.workers.map(usize::from),
         })
     }

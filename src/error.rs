@@ -27,9 +27,9 @@ pub enum AppError {
     Account(#[from] AccountError),
     #[error("token refused: {0}")]
     Token(#[from] TokenError),
-    /// The session store (the database) could not be reached.
-    #[error("session store unavailable")]
-    SessionStoreDown,
+    /// The database is not there (yet): the whole service waits for it.
+    #[error("database unavailable")]
+    Unavailable,
     #[error("CSRF token missing or wrong")]
     Csrf,
     #[error("not logged in")]
@@ -182,7 +182,7 @@ impl AppError {
                 TRY_QQ_AGAIN,
             ),
             Self::Account(AccountError::Db(DbError::Unavailable(_) | DbError::Saturated))
-            | Self::SessionStoreDown => (
+            | Self::Unavailable => (
                 S::SERVICE_UNAVAILABLE,
                 "服务暂时不可用",
                 "系统正在维护或繁忙，请稍后再试。",

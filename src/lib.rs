@@ -14,6 +14,7 @@ pub mod flow;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod password;
+pub mod proxy;
 pub mod qq;
 pub mod routes;
 pub mod session;

@@ -1,6 +1,7 @@
 //! The one place that wires the process: pool, QQ client, keys, middleware, routes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_session::SessionMiddleware;
@@ -18,6 +19,7 @@ use crate::db::{self, Db, DbError};
 use crate::dev_qq::{self, DEV_APP_ID, DevQq};
 use crate::flow::random_token;
 use crate::password::{HashError, Hasher};
+use crate::proxy::secure_cookie_behind_tls;
 use crate::qq::{QqClient, QqConfig, QqError};
 use crate::routes;
 use crate::session::rotation::accept_previous_key;
@@ -70,9 +72,6 @@ impl Application {
             config.db_pool_size,
             config.db_timeout,
         );
-        db.migrate().await?;
-        log::info!("database ready: {}", config.database.describe());
-
         let (qq_config, dev_qq) = qq_setup(&config, local);
         let app_id = qq_config.app_id.clone();
         let state = web::Data::new(AppState {
@@ -81,7 +80,10 @@ impl Application {
             keys: Keys::with_previous(&config.secret_key, config.secret_key_previous.as_ref()),
             jwt_ttl: config.jwt_ttl,
             session_max: config.session_max,
+            trusted_proxies: config.trusted_proxies.clone(),
+            migrated: AtomicBool::new(false),
         });
+        migrate_or_keep_trying(db.clone(), state.clone(), config.database.describe()).await;
         let dev_qq = dev_qq.map(web::Data::new);
         spawn_session_purge(db.clone());
 
@@ -126,12 +128,13 @@ impl Application {
                             routes::cors(&origins),
                         ))
                         .wrap(session)
-                        .wrap(from_fn(routes::session_store_down))
+                        .wrap(from_fn(secure_cookie_behind_tls))
+                        .wrap(from_fn(routes::unavailable_until_database_is))
                         .wrap(from_fn(accept_previous_key))
                         .configure(|cfg| routes::configure(cfg, &callback_path)),
                 )
         })
-        .shutdown_timeout(30);
+        .shutdown_timeout(config.shutdown_grace.as_secs());
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
@@ -150,6 +153,33 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Applies the migrations before serving. If the database cannot be reached
+/// yet, the service starts anyway — `/readyz` and every page answer 503 — and
+/// keeps trying in the background, so a briefly absent database needs no restart.
+async fn migrate_or_keep_trying(db: Db, state: web::Data<AppState>, database: String) {
+    let Err(first) = db.migrate().await else {
+        state.migrated.store(true, Ordering::Release);
+        log::info!("database ready: {database}");
+        return;
+    };
+    log::error!("database not ready ({first}); answering 503 and retrying in the background");
+    actix_web::rt::spawn(async move {
+        let mut wait = Duration::from_secs(1);
+        loop {
+            actix_web::rt::time::sleep(wait).await;
+            match db.migrate().await {
+                Ok(()) => {
+                    state.migrated.store(true, Ordering::Release);
+                    log::info!("database ready: {database}");
+                    return;
+                }
+                Err(e) => log::warn!("database still not ready: {e}"),
+            }
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
+    });
 }
 
 fn cores() -> usize {
@@ -235,7 +265,11 @@ fn security_headers() -> DefaultHeaders {
 /// One line per request: client, method, path (never the query: it carries
 /// codes and tokens), status, duration.
 fn access_log() -> Logger {
-    Logger::new(r#"%a "%{method}xi %U" %s %Dms"#)
+    Logger::new(r#"%{client}xi "%{method}xi %U" %s %Dms"#)
+        .custom_request_replace("client", |req| {
+            crate::proxy::client_ip(req.request())
+                .map_or_else(|| "-".to_owned(), |ip| ip.to_string())
+        })
         .custom_request_replace("method", |req| req.method().to_string())
         .exclude("/healthz")
 }

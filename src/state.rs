@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use std::sync::atomic::AtomicBool;
+
 use crate::account::Accounts;
+use crate::proxy::TrustedProxies;
 use crate::qq::QqClient;
 use crate::token::Keys;
 
@@ -14,4 +17,8 @@ pub struct AppState {
     pub jwt_ttl: Duration,
     /// How long after login a session ends, however busy (the idle limit is the store's TTL).
     pub session_max: Duration,
+    /// Peers whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Set once the migrations have run: until then the service answers 503.
+    pub migrated: AtomicBool,
 }

@@ -1,3 +1,5 @@
+use std::sync::atomic::Ordering;
+
 use actix_web::{HttpResponse, web};
 
 use crate::state::AppState;
@@ -9,6 +11,11 @@ pub async fn healthz() -> HttpResponse {
 
 /// Readiness: the database answers too.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if !state.migrated.load(Ordering::Acquire) {
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("database not migrated yet");
+    }
     match state.accounts.db().ping().await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(e) => {

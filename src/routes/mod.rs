@@ -12,7 +12,12 @@ use actix_web::http::header::LOCATION;
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use std::sync::atomic::Ordering;
+
 use crate::error::{ApiError, AppError};
+use crate::state::AppState;
+
+pub(crate) use crate::proxy::client_ip;
 use crate::session::UserSession;
 
 pub use api::cors;
@@ -55,23 +60,34 @@ pub fn query_config() -> web::QueryConfig {
         .error_handler(|_, _| AppError::BadRequest("query string could not be read").into())
 }
 
-/// The session layer fails only when its store, the database, does (its
-/// state is a plain map that always serialises); handlers' own errors are
-/// already responses by the time they pass it. So any error coming out of it
-/// becomes the "service unavailable" answer, as a page or as API JSON,
-/// instead of actix-session's bare 500.
-pub async fn session_store_down(
+/// "Service unavailable" — as a page or as API JSON — whenever the database
+/// is not there: before the migrations have run (the service starts without
+/// its database), and when the session layer fails. That layer fails only when
+/// its store, the database, does (its state is a plain map that always
+/// serialises), and handlers' own errors are already responses by the time
+/// they pass it; so any error coming out of it means the database, and gets
+/// this answer instead of actix-session's bare 500.
+pub async fn unavailable_until_database_is(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let is_api = api::PATHS.contains(&req.path());
+    let unavailable = move || -> actix_web::Error {
+        if is_api {
+            ApiError(AppError::Unavailable).into()
+        } else {
+            AppError::Unavailable.into()
+        }
+    };
+    let migrated = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.migrated.load(Ordering::Acquire));
+    if !migrated {
+        return Err(unavailable());
+    }
     next.call(req).await.map_err(|e| {
         log::error!("session store failed: {e}");
-        if is_api {
-            ApiError(AppError::SessionStoreDown).into()
-        } else {
-            AppError::SessionStoreDown.into()
-        }
+        unavailable()
     })
 }
 
@@ -99,11 +115,6 @@ fn check_csrf(
         None if sent_by_browser(req) => Err(AppError::Csrf),
         None => Ok(()),
     }
-}
-
-/// The client's address, for throttling and logs.
-fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
-    req.peer_addr().map(|addr| addr.ip())
 }
 
 fn sent_by_browser(req: &HttpRequest) -> bool {

@@ -11,6 +11,7 @@ mod helpers;
 mod json_api;
 mod login_flow;
 mod oauth_state;
+mod operations;
 mod qq_client;
 mod qq_faults;
 mod security;
