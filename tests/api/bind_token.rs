@@ -14,18 +14,12 @@ async fn submit(
     browser: &Browser,
     token: &str,
 ) -> crate::helpers::Page {
-    let csrf = app
-        .get(browser, "/login")
-        .await
-        .field("csrf_token")
-        .unwrap();
     let form = [
         ("access_token", token),
-        ("csrf_token", &csrf),
         ("mobile", "13800138000"),
         ("password", PASSWORD),
     ];
-    app.post_form(browser, "/oauth/qq/bind", &form).await
+    app.post_with_csrf(browser, "/oauth/qq/bind", &form).await
 }
 
 async fn a_tampered_token_is_refused_with_a_way_to_start_again(backend: Backend) {

@@ -295,6 +295,23 @@ impl TestApp {
         .await
     }
 
+    /// Posts `form` with this browser's CSRF token (read from the login page).
+    pub async fn post_with_csrf(
+        &self,
+        browser: &Browser,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Page {
+        let csrf = self
+            .get(browser, "/login")
+            .await
+            .field("csrf_token")
+            .expect("the login page has a CSRF token");
+        let mut form = form.to_vec();
+        form.push(("csrf_token", &csrf));
+        self.post_form(browser, path, &form).await
+    }
+
     /// `GET /oauth/qq/login`; returns the `state` the browser was sent to QQ with.
     pub async fn start_qq_login(&self, browser: &Browser, next: &str) -> String {
         let page = self

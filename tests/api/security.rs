@@ -14,17 +14,12 @@ use crate::helpers::{
 use crate::login_flow::create_plain_user;
 
 async fn try_password(app: &TestApp, browser: &Browser, login: &str, password: &str) -> Page {
-    let csrf = app
-        .get(browser, "/login")
-        .await
-        .field("csrf_token")
-        .unwrap();
-    let form = [
-        ("username", login),
-        ("password", password),
-        ("csrf_token", &csrf),
-    ];
-    app.post_form(browser, "/login", &form).await
+    app.post_with_csrf(
+        browser,
+        "/login",
+        &[("username", login), ("password", password)],
+    )
+    .await
 }
 
 async fn forms_posted_from_another_site_are_forbidden(backend: Backend) {
