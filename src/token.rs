@@ -85,7 +85,7 @@ fn derive_from(master: &SecretString) -> Derived {
             reason = "output length is a constant within HKDF's bound"
         )]
         hk.expand(info, out)
-            .expect("HKDF output length is within bounds");
+            .expect("HKDF output length is within bounds"); // ok: constant length
     };
     let (mut cookie, mut bind, mut login) = ([0u8; 64], [0u8; 32], [0u8; 32]);
     expand(b"session cookie", &mut cookie);

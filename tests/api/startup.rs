@@ -254,3 +254,44 @@ backend_tests!(
     migrations_run_up_down_and_up_again,
     the_development_stand_in_takes_a_person_through_the_whole_flow
 );
+
+#[derive(diesel::QueryableByName)]
+struct Pragma {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    value: String,
+}
+
+/// Every pooled SQLite connection enforces foreign keys, waits for locks and uses WAL.
+#[actix_web::test]
+async fn sqlite_connections_enforce_foreign_keys_wait_for_locks_and_use_wal() {
+    use diesel::RunQueryDsl;
+    let test_db = TestDb::new(&Backend::Sqlite);
+    let db = Db::new(test_db.url.clone(), 2, Duration::from_secs(5));
+    db.migrate().await.unwrap();
+    let pragmas = db
+        .run(|conn| {
+            let qqlogin::db::DbConn::Sqlite(c) = conn else {
+                unreachable!()
+            };
+            let read = |c: &mut diesel::SqliteConnection, pragma: &str, column: &str| {
+                diesel::sql_query(format!(
+                    "SELECT CAST({column} AS TEXT) AS value FROM pragma_{pragma}"
+                ))
+                .get_result::<Pragma>(c)
+                .map(|p| p.value)
+            };
+            Ok((
+                read(c, "foreign_keys", "foreign_keys")?,
+                read(c, "busy_timeout", "timeout")?,
+                read(c, "journal_mode", "journal_mode")?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(pragmas, ("1".into(), "5000".into(), "wal".into()));
+
+    let orphan = db
+        .run(|conn| qqlogin::db::qq_link::insert(conn, "app", "OPENID", 12345))
+        .await;
+    assert!(orphan.is_err(), "a link to no user was accepted");
+}
