@@ -55,7 +55,10 @@ fn secret_key() -> String {
 /// In CI a missing prerequisite fails the test; elsewhere it is skipped, loudly.
 fn missing(what: &str) {
     if std::env::var_os("CI").is_some() {
-        panic!("CI is set but {what} (.ci/run installs nginx and openssl with apt-get)");
+        panic!(
+            "CI is set but {what} (.ci/run installs nginx and openssl with apt-get, \
+             starts PostgreSQL and sets TEST_DATABASE_URL)"
+        );
     }
     eprintln!("SKIPPED: {what}; set it up to run this test (CI fails instead of skipping)");
 }
@@ -180,8 +183,9 @@ struct Access {
 impl Access {
     /// `[… INFO  actix_web::middleware::logger] 127.0.0.2 "GET /path" 200 1.2ms`
     fn parse(line: &str) -> Option<Self> {
-        let message = line.split_once("middleware::logger] ")?.1;
+        let message = line.split_once("] ")?.1;
         let (client, rest) = message.split_once(" \"")?;
+        client.trim().parse::<IpAddr>().ok()?;
         let (request, rest) = rest.split_once("\" ")?;
         let (method, path) = request.split_once(' ')?;
         Some(Self {
@@ -279,6 +283,21 @@ impl Instance {
         self.child.wait().unwrap();
         self.killed = true;
     }
+
+    /// SIGTERM, as systemd and Docker stop a service; then its exit status.
+    async fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM {}", self.child.id());
+        let status = eventually(Duration::from_secs(15), async || {
+            self.child.try_wait().unwrap()
+        })
+        .await;
+        self.killed = true;
+        status.unwrap_or_else(|| panic!("instance {} still runs 15 s after SIGTERM", self.name))
+    }
 }
 
 impl Drop for Instance {
@@ -328,17 +347,31 @@ fn instance_env(
     env
 }
 
-/// Polls `/readyz` until it answers 200.
+/// Polls `/readyz` until it answers 200, and until the instance has logged
+/// every poll (so no late access line is taken for a later request's).
 async fn wait_until_ready(instance: &Instance) {
     let client = reqwest::Client::new();
+    let mut polls = 0;
     let ready = eventually(Duration::from_secs(30), async || {
         let response = client.get(instance.url("/readyz")).send().await.ok()?;
+        polls += 1;
         (response.status() == 200).then_some(())
     })
     .await;
     assert!(
         ready.is_some(),
         "instance {} never became ready (/readyz 200)",
+        instance.name
+    );
+    let logged = eventually(Duration::from_secs(10), async || {
+        let lines = instance.accesses();
+        let seen = lines.iter().filter(|a| a.path == "/readyz").count();
+        (seen >= polls).then_some(())
+    })
+    .await;
+    assert!(
+        logged.is_some(),
+        "instance {} answered /readyz but never logged it",
         instance.name
     );
 }
@@ -364,6 +397,15 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        // SIGTERM: the master stops its workers, then exits. (SIGKILL would
+        // leave the workers running, holding the ports.)
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
@@ -684,15 +726,15 @@ impl Deployment {
     /// access log gained exactly this request's line. Requests are sent one
     /// at a time and nothing else reaches the instances, so this is exact.
     async fn traced(&self, request: reqwest::RequestBuilder) -> (Page, usize) {
-        let request = request.build().unwrap();
+        // The browser's own client sends it, so its cookie jar sees the answer.
+        let (client, request) = request.build_split();
+        let request = request.unwrap();
         let (method, path) = (
             request.method().to_string(),
             request.url().path().to_owned(),
         );
         let before = self.instances.each_ref().map(|i| i.accesses().len());
-        let client = client_builder().build().unwrap();
-        let _ = client; // (the request carries its own client below)
-        let page = Page::read(self.send(request).await).await;
+        let page = Page::read(client.execute(request).await.unwrap()).await;
         let found = eventually(Duration::from_secs(10), async || {
             let now = self.instances.each_ref().map(Instance::accesses);
             let new: Vec<(usize, Access)> = now
@@ -719,27 +761,468 @@ impl Deployment {
         assert_eq!(
             access.client,
             BROWSER_IP.to_string(),
-            "instance {} logged {access:?}: the client is the browser at {BROWSER_IP} — \
-             not nginx (127.0.0.1, whose X-Forwarded-For is believed), and not the browser's \
-             forged X-Forwarded-For {FORGED_IP}",
+            "instance {} logged {access:?}: the client is the browser at {BROWSER_IP}, not \
+             nginx (127.0.0.1, the trusted proxy) and not the browser's forged \
+             X-Forwarded-For {FORGED_IP}",
             self.instances[index].name
         );
         (page, index)
     }
 
-    async fn send(&self, request: reqwest::Request) -> reqwest::Response {
-        // The request was built by a browser's client; send it with that
-        // client so its cookie jar sees the answer.
-        let _ = self;
-        REQUEST_CLIENT
-            .with(|c| c.borrow().clone())
+    /// `GET /oauth/qq/login` through nginx: off to QQ; returns the `state`.
+    async fn start_qq_login(&self, browser: &Browser) -> (String, usize) {
+        let (page, at) = self
+            .traced(
+                browser
+                    .client
+                    .get(self.https_url("/oauth/qq/login?next=%2F")),
+            )
+            .await;
+        assert_eq!(page.status, 302, "{}", page.body);
+        let to_qq = Url::parse(page.location()).unwrap();
+        assert!(
+            to_qq
+                .as_str()
+                .starts_with(&format!("{}/oauth2.0/authorize", self.qq.base_url)),
+            "{to_qq}"
+        );
+        let redirect_uri = to_qq
+            .query_pairs()
+            .find(|(k, _)| k == "redirect_uri")
             .unwrap()
-            .execute(request)
-            .await
+            .1;
+        assert_eq!(redirect_uri, self.https_url("/oauth/qq/callback"));
+        let state = to_qq
+            .query_pairs()
+            .find(|(k, _)| k == "state")
             .unwrap()
+            .1
+            .into_owned();
+        (state, at)
+    }
+
+    /// What QQ does: the person approves, QQ sends the browser back with a code.
+    async fn come_back_from_qq(
+        &mut self,
+        browser: &Browser,
+        openid: &str,
+        state: &str,
+    ) -> (Page, usize) {
+        let code = self.qq.grant(openid, "小明");
+        self.codes.push(code.clone());
+        let url = Url::parse_with_params(
+            &self.https_url("/oauth/qq/callback"),
+            [("code", code.as_str()), ("state", state)],
+        )
+        .unwrap();
+        self.traced(browser.client.get(url)).await
+    }
+
+    /// Submits the bind page: a new account for `mobile`.
+    async fn bind(&self, browser: &Browser, bind_page: &Page, mobile: &str) -> (Page, usize) {
+        let form = [
+            (
+                "access_token",
+                bind_page
+                    .field("access_token")
+                    .expect("bind page's access_token"),
+            ),
+            (
+                "csrf_token",
+                bind_page
+                    .field("csrf_token")
+                    .expect("bind page's csrf_token"),
+            ),
+            ("mobile", mobile.to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ];
+        self.traced(
+            browser
+                .client
+                .post(self.https_url("/oauth/qq/bind"))
+                .form(&form),
+        )
+        .await
+    }
+
+    /// The home page through nginx: who is logged in.
+    async fn home(&self, browser: &Browser) -> (Page, usize) {
+        let (page, at) = self.traced(browser.client.get(self.https_url("/"))).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        (page, at)
+    }
+
+    /// A first QQ login, start to finish: QQ, the bind page, a new account.
+    /// Returns the instance each step landed on.
+    async fn sign_up(&mut self, browser: &Browser, openid: &str, mobile: &str) -> Vec<usize> {
+        let (state, start) = self.start_qq_login(browser).await;
+        let (bind_page, callback) = self.come_back_from_qq(browser, openid, &state).await;
+        assert_eq!(bind_page.status, 200, "the bind page: {}", bind_page.body);
+        let (done, bind) = self.bind(browser, &bind_page, mobile).await;
+        assert_eq!((done.status, done.location()), (303, "/"), "{}", done.body);
+        let (home, landed) = self.home(browser).await;
+        assert_eq!(
+            home.greeting(),
+            Some(mobile),
+            "logged in as the new account"
+        );
+        vec![start, callback, bind, landed]
+    }
+
+    /// `GET /api/me` straight to one instance with `cookie`, past nginx.
+    async fn me_directly(&self, instance: usize, cookie: &str) -> u16 {
+        let request = client_builder()
+            .build()
+            .unwrap()
+            .get(self.instances[instance].url("/api/me"))
+            .header(COOKIE, cookie);
+        self.traced_on(instance, request).await.status
+    }
+
+    /// Like `traced`, for a request sent past nginx to a known instance.
+    async fn traced_on(&self, instance: usize, request: reqwest::RequestBuilder) -> Page {
+        let (page, at) = self.traced(request).await;
+        assert_eq!(at, instance);
+        page
     }
 }
 
-thread_local! {
-    static REQUEST_CLIENT: std::cell::RefCell<Option<reqwest::Client>> = const { std::cell::RefCell::new(None) };
+fn new_openid() -> String {
+    qqlogin::flow::random_token()
+        .bytes()
+        .take(32)
+        .map(|b| format!("{:X}", b % 16))
+        .collect()
+}
+
+fn new_mobile() -> String {
+    let digits: String = qqlogin::flow::random_token()
+        .bytes()
+        .take(8)
+        .map(|b| char::from(b'0' + b % 10))
+        .collect();
+    format!("139{digits}")
+}
+
+fn name(instance: usize) -> &'static str {
+    ["A", "B"][instance]
+}
+
+/// Starts the whole deployment, or `None` when the machine lacks a part of it.
+async fn deploy() -> Option<Deployment> {
+    let nginx = find_tool("nginx");
+    if nginx.is_none() {
+        missing("nginx is not installed (Debian's package `nginx`)");
+    }
+    let openssl = find_tool("openssl");
+    if openssl.is_none() {
+        missing("the openssl command is not installed (Debian's package `openssl`)");
+    }
+    let base = database_url();
+    let (Some(nginx), Some(openssl), Some(base)) = (nginx, openssl, base) else {
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::new(&base);
+    let qq = FakeQq::start(APP_ID, APP_KEY).await;
+    let (http, https) = (free_port(), free_port());
+
+    let env = instance_env(&schema.url, Some(&qq), https);
+    let mut instances = [
+        Instance::spawn("A", dir.path(), &env),
+        Instance::spawn("B", dir.path(), &env),
+    ];
+    for instance in &mut instances {
+        instance.wait_for_port().await;
+        wait_until_ready(instance).await;
+    }
+
+    make_certificate(&openssl, dir.path());
+    let ports = Ports {
+        http,
+        https,
+        upstreams: instances.each_ref().map(|i| i.port),
+    };
+    let mut nginx = start_nginx(&nginx, dir.path(), &ports);
+    // Listening: then a first request, traced like every other.
+    let up = eventually(Duration::from_secs(15), async || {
+        if let Some(status) = nginx.child.try_wait().unwrap() {
+            panic!("nginx exited with {status}:\n{}", nginx.error_log());
+        }
+        std::net::TcpStream::connect(("127.0.0.1", https)).ok()
+    })
+    .await;
+    assert!(up.is_some(), "nginx never listened on port {https}");
+
+    let deployment = Deployment {
+        instances,
+        nginx,
+        https,
+        http,
+        qq,
+        codes: Vec::new(),
+        _dir: dir,
+        _schema: schema,
+    };
+    let probe = client_builder().build().unwrap();
+    let (ready, _) = deployment
+        .traced(probe.get(deployment.https_url("/readyz")))
+        .await;
+    assert_eq!(ready.status, 200, "/readyz through nginx");
+    Some(deployment)
+}
+
+// ---------------------------------------------------------------------------
+// The tests.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_behind_nginx_share_logins_and_survive_losing_one() {
+    let Some(mut deployment) = deploy().await else {
+        return;
+    };
+    let d = &mut deployment;
+
+    // Plain http is only a redirect to https (nginx answers it alone).
+    let plain = client_builder().build().unwrap();
+    let redirect = Page::read(
+        plain
+            .get(format!("http://127.0.0.1:{}/login?next=%2F", d.http))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(redirect.status, 301);
+    assert_eq!(redirect.location(), "https://127.0.0.1/login?next=%2F");
+
+    // The stylesheet comes from nginx, from static/ on disk, cached for 7 days
+    // (qqlogin's own copy says an hour); no instance hears of it.
+    let css = Page::read(
+        plain
+            .get(d.https_url("/static/app.css"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(css.status, 200);
+    assert_eq!(css.headers[CACHE_CONTROL], "max-age=604800");
+    assert!(css.headers.contains_key("expires"));
+    assert_eq!(css.headers[CONTENT_TYPE], "text/css");
+    let on_disk =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("static/app.css"))
+            .unwrap();
+    assert_eq!(css.body, on_disk);
+
+    // A first QQ login and bind, its steps spread over both instances: the
+    // login state written by one is read by the other, and the bind token
+    // issued by one is accepted by the other.
+    let first = Browser::new();
+    let (openid, mobile) = (new_openid(), new_mobile());
+    let (state, start) = d.start_qq_login(&first).await;
+    let (bind_page, callback) = d.come_back_from_qq(&first, &openid, &state).await;
+    assert_eq!(bind_page.status, 200, "the bind page: {}", bind_page.body);
+    let (done, bind) = d.bind(&first, &bind_page, &mobile).await;
+    assert_eq!((done.status, done.location()), (303, "/"), "{}", done.body);
+    eprintln!(
+        "first login: /oauth/qq/login on {}, callback on {}, bind on {}",
+        name(start),
+        name(callback),
+        name(bind)
+    );
+    assert_ne!(
+        start, callback,
+        "the login began and came back from QQ on different instances"
+    );
+    assert_ne!(
+        callback, bind,
+        "the bind page came from one instance, was submitted to the other"
+    );
+
+    // The session cookie: Secure (nginx says the browser spoke https), HttpOnly.
+    let cookies = done.session_cookies();
+    assert!(!cookies.is_empty(), "the login sets a new session cookie");
+    for cookie in &cookies {
+        assert!(
+            cookie.contains("; Secure"),
+            "session cookie without Secure: {cookie}"
+        );
+        assert!(
+            cookie.contains("; HttpOnly"),
+            "session cookie without HttpOnly: {cookie}"
+        );
+    }
+
+    // Logged in, on whichever instance answers; and the same cookie, sent
+    // straight to each instance, is the same session on both.
+    let (home, _) = d.home(&first).await;
+    assert_eq!(home.greeting(), Some(mobile.as_str()));
+    let cookie = first.session_cookie(&d.https_url("/"));
+    for instance in 0..2 {
+        assert_eq!(
+            d.me_directly(instance, &cookie).await,
+            200,
+            "on {}",
+            name(instance)
+        );
+    }
+
+    // Logout through one instance holds on the other.
+    let (home, _) = d.home(&first).await;
+    let csrf = home
+        .field("csrf_token")
+        .expect("the home page's logout form");
+    let (out, logout_at) = d
+        .traced(
+            first
+                .client
+                .post(d.https_url("/logout"))
+                .form(&[("csrf_token", csrf)]),
+        )
+        .await;
+    assert_eq!(
+        (out.status, out.location()),
+        (303, "/login"),
+        "{}",
+        out.body
+    );
+    let other = 1 - logout_at;
+    assert_eq!(
+        d.me_directly(other, &cookie).await,
+        401,
+        "logged out on {}, the old cookie still works on {}",
+        name(logout_at),
+        name(other)
+    );
+    assert_eq!(d.me_directly(logout_at, &cookie).await, 401);
+    let (me, _) = d.traced(first.client.get(d.https_url("/api/me"))).await;
+    assert_eq!(me.status, 401);
+
+    // An instance dies in the middle of a login: the login goes on, and the
+    // logins after it succeed, through the survivor.
+    let second = Browser::new();
+    let (second_openid, second_mobile) = (new_openid(), new_mobile());
+    let (state, began_on) = d.start_qq_login(&second).await;
+    d.instances[began_on].kill();
+    let survivor = 1 - began_on;
+    eprintln!("killed {} after it began a login", name(began_on));
+    let (bind_page, at) = d.come_back_from_qq(&second, &second_openid, &state).await;
+    assert_eq!(bind_page.status, 200, "the bind page: {}", bind_page.body);
+    assert_eq!(at, survivor);
+    let (done, at) = d.bind(&second, &bind_page, &second_mobile).await;
+    assert_eq!((done.status, done.location()), (303, "/"), "{}", done.body);
+    assert_eq!(at, survivor);
+    let (home, _) = d.home(&second).await;
+    assert_eq!(home.greeting(), Some(second_mobile.as_str()));
+
+    // The first person comes back: QQ login goes straight in.
+    let again = Browser::new();
+    let (state, _) = d.start_qq_login(&again).await;
+    let (back, _) = d.come_back_from_qq(&again, &openid, &state).await;
+    assert_eq!((back.status, back.location()), (303, "/"), "{}", back.body);
+    let (home, _) = d.home(&again).await;
+    assert_eq!(home.greeting(), Some(mobile.as_str()));
+
+    // More first logins, each taking nginx past the dead instance.
+    for _ in 0..3 {
+        let steps = d
+            .sign_up(&Browser::new(), &new_openid(), &new_mobile())
+            .await;
+        assert!(steps.iter().all(|&i| i == survivor), "{steps:?}");
+    }
+    let (ready, _) = d.traced(plain.get(d.https_url("/readyz"))).await;
+    assert_eq!(ready.status, 200);
+
+    // nginx did try the dead instance, and went on to the other one.
+    let errors = d.nginx.error_log();
+    assert!(
+        errors.contains("Connection refused"),
+        "nginx never met the dead instance:\n{errors}"
+    );
+
+    // The logs: nginx's has the requests without their query strings, and
+    // neither it nor any instance's holds a code QQ granted.
+    let access = d.nginx.access_log();
+    assert!(
+        access.contains("\"GET /oauth/qq/callback HTTP/1.1\" "),
+        "{access}"
+    );
+    assert!(
+        !access.contains("code="),
+        "a query string in nginx's access log:\n{access}"
+    );
+    let all_logs = [
+        access,
+        d.instances[0].lines().join("\n"),
+        d.instances[1].lines().join("\n"),
+    ];
+    for code in &d.codes {
+        for log in &all_logs {
+            assert!(!log.contains(code.as_str()), "QQ's code {code} is in a log");
+        }
+    }
+    for instance in &d.instances {
+        assert!(
+            instance
+                .accesses()
+                .iter()
+                .all(|a| !a.path.starts_with("/static/")),
+            "instance {} served a static file nginx should have",
+            instance.name
+        );
+    }
+
+    // systemd (KillSignal=SIGTERM) and Docker stop the survivor: it exits 0,
+    // which Restart=on-failure leaves alone.
+    let status = d.instances[survivor].terminate().await;
+    assert!(status.success(), "SIGTERM: exit {status}, not 0");
+}
+
+/// Migrations are safe when two instances start at once: on a fresh schema,
+/// both come up, the migrations are applied once, and neither reports an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_starting_at_once_on_a_fresh_database_both_come_up() {
+    let Some(base) = database_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..3 {
+        let schema = Schema::new(&base);
+        let env = instance_env(&schema.url, None, 443);
+        let mut both = [
+            Instance::spawn("A", dir.path(), &env),
+            Instance::spawn("B", dir.path(), &env),
+        ];
+        for instance in &mut both {
+            instance.wait_for_port().await;
+        }
+        for instance in &both {
+            wait_until_ready(instance).await;
+            let login = reqwest::get(instance.url("/login")).await.unwrap();
+            assert_eq!(
+                login.status(),
+                200,
+                "round {round}: {}'s login page",
+                instance.name
+            );
+        }
+        assert_eq!(
+            schema.applied_migrations(),
+            migrations_in_repository(),
+            "round {round}: every migration applied exactly once"
+        );
+        for instance in &both {
+            let errors: Vec<String> = instance
+                .lines()
+                .into_iter()
+                .filter(|l| l.contains(" ERROR "))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "round {round}: instance {} reported errors while starting beside another:\n{}",
+                instance.name,
+                errors.join("\n")
+            );
+        }
+    }
 }
