@@ -1,6 +1,8 @@
 //! The QQ login itself, shared by the pages and the JSON API: a code from
 //! QQ becomes either a known user or a QQ account waiting to be linked.
 
+use std::time::Instant;
+
 use crate::db::user::User;
 use crate::domain::OpenId;
 use crate::error::AppError;
@@ -21,20 +23,25 @@ pub enum Arrival {
 /// QQ (under one deadline) and one query. The database is not touched while
 /// QQ is being waited on.
 pub async fn arrive(state: &AppState, code: &str) -> Result<Arrival, AppError> {
+    // One budget for every call to QQ in this login, the nickname's included.
+    let deadline = Instant::now() + state.qq.timeout();
     let identity = state.qq.identify(code).await?;
     if let Some(user) = state.accounts.find_by_openid(&identity.openid).await? {
         return Ok(Arrival::Known(user));
     }
     // Only newcomers need a nickname, and only to be shown it: if QQ will not
     // say, the bind page does without.
-    let nickname = match state
+    let user_info = state
         .qq
-        .fetch_user_info(&identity.access_token, &identity.openid)
-        .await
-    {
-        Ok(info) => Some(info.nickname).filter(|n| !n.trim().is_empty()),
-        Err(e) => {
+        .fetch_user_info(&identity.access_token, &identity.openid);
+    let nickname = match tokio::time::timeout_at(deadline.into(), user_info).await {
+        Ok(Ok(info)) => Some(info.nickname).filter(|n| !n.trim().is_empty()),
+        Ok(Err(e)) => {
             log::warn!("QQ get_user_info failed, binding without a nickname: {e}");
+            None
+        }
+        Err(_) => {
+            log::warn!("QQ get_user_info out of time, binding without a nickname");
             None
         }
     };

@@ -174,6 +174,11 @@ impl QqClient {
     }
 
     /// Our app id, as given in the configuration.
+    /// The whole budget for one login's calls to QQ.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     pub fn app_id(&self) -> &str {
         &self.inner.app_id
     }

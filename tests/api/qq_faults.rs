@@ -148,7 +148,46 @@ async fn a_qq_that_resets_the_connection_gets_a_clear_page(backend: Backend) {
     assert_eq!((app.user_count().await, app.link_count().await), (0, 0));
 }
 
+async fn a_stalled_user_info_stays_within_the_one_budget_for_qq(backend: Backend) {
+    let timeout = Duration::from_millis(1500);
+    let app = spawn_app_with(
+        backend,
+        Options {
+            qq_timeout: timeout,
+            ..Options::default()
+        },
+    )
+    .await;
+    // The token costs two thirds of the budget; the nickname then gets only what is left.
+    app.qq
+        .set_fault_on(Endpoint::Token, Fault::Delay(Duration::from_millis(1000)));
+    app.qq
+        .set_fault_on(Endpoint::UserInfo, Fault::Delay(Duration::from_secs(30)));
+    let browser = Browser::new();
+    let state = app.start_qq_login(&browser, "/").await;
+    let code = app.qq.grant(&new_openid(), "慢");
+    let started = Instant::now();
+    let page = app.callback(&browser, &code, &state).await;
+    let took = started.elapsed();
+    assert_eq!(
+        page.status, 200,
+        "binding goes on without a nickname: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains("绑定账号") && !page.body.contains("你正在用QQ账号"),
+        "{}",
+        page.body
+    );
+    // A fresh time-out for the nickname would make it 2.5 s.
+    assert!(
+        took < Duration::from_millis(2100),
+        "the login took {took:?}"
+    );
+}
+
 backend_tests!(
+    a_stalled_user_info_stays_within_the_one_budget_for_qq,
     a_qq_that_resets_the_connection_gets_a_clear_page,
     a_reused_code_asks_the_person_to_start_again,
     every_kind_of_qq_failure_is_a_clear_page_and_writes_nothing,
