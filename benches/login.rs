@@ -42,7 +42,6 @@ const APP_KEY: &str = "bench-app-key";
 const SECRET_KEY: &str =
     "bench-secret-key-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const PASSWORD: &str = "bench-password-1";
-const SESSION_COOKIE: &str = "qqlogin_session";
 const NEXT: &str = "/bench";
 const PG_DB: &str = "qqlogin_bench";
 /// No single request of the benchmark should take this long; one that does is an error.
@@ -64,11 +63,12 @@ struct Knobs {
     client_threads: usize,
     strict: bool,
     build: bool,
-    service_bin: PathBuf,
+    /// The service binaries measured, by name: the one `cargo bench` built, or `BENCH_SERVICE_BIN`.
+    services: Vec<(String, PathBuf)>,
     service_env: Vec<(String, String)>,
     workers: Option<String>,
-    /// Which sides run: `BENCH_SIDES=service` (or `floor`) for profiling one of them.
-    sides: Vec<Side>,
+    /// Which sides run (floor, service): `BENCH_SIDES=service` (or `floor`) for profiling one of them.
+    sides: (bool, bool),
     out: Option<PathBuf>,
 }
 
@@ -102,7 +102,8 @@ impl Knobs {
     /// * `BENCH_QQ_DELAY_MS` (20): the slow stand-in's delay per QQ call.
     /// * `BENCH_CLIENT_THREADS` (cores): the load generator's threads.
     /// * `BENCH_SIDES=service` (or `floor`): run only that side (for profiling).
-    /// * `BENCH_SERVICE_BIN`: another qqlogin binary (e.g. a prototype) to measure.
+    /// * `BENCH_SERVICE_BIN=path` or `name=path,name=path`: other qqlogin binaries (e.g.
+    ///   prototypes) to measure instead, each in turn alongside the floor.
     /// * `BENCH_SERVICE_ENV="K=V K2=V2"`: extra environment for the service.
     /// * `BENCH_NO_BUILD=1`: the examples are built already.
     /// * `BENCH_STRICT=1`: exit non-zero when a target is missed (errors always do).
@@ -146,20 +147,37 @@ impl Knobs {
             client_threads: env_parse("BENCH_CLIENT_THREADS", cores)?,
             strict: env_flag("BENCH_STRICT"),
             build: !env_flag("BENCH_NO_BUILD"),
-            service_bin: env_var("BENCH_SERVICE_BIN").map_or_else(
-                || PathBuf::from(env!("CARGO_BIN_EXE_qqlogin")),
-                PathBuf::from,
-            ),
+            services: match env_var("BENCH_SERVICE_BIN") {
+                None => vec![(
+                    "service".to_owned(),
+                    PathBuf::from(env!("CARGO_BIN_EXE_qqlogin")),
+                )],
+                Some(list) => list
+                    .split(',')
+                    .map(|item| match item.trim().split_once('=') {
+                        Some((name, path)) => (name.to_owned(), PathBuf::from(path)),
+                        None => ("service".to_owned(), PathBuf::from(item.trim())),
+                    })
+                    .collect(),
+            },
             service_env,
             workers: env_var("BENCH_WORKERS"),
             sides: match env_var("BENCH_SIDES").as_deref().map(str::trim) {
-                None | Some("both") => vec![Side::Floor, Side::Service],
-                Some("service") => vec![Side::Service],
-                Some("floor") => vec![Side::Floor],
+                None | Some("both") => (true, true),
+                Some("service") => (false, true),
+                Some("floor") => (true, false),
                 Some(other) => bail!("BENCH_SIDES={other}: floor, service or both"),
             },
             out: env_var("BENCH_OUT").map(PathBuf::from),
         };
+        let mut names: Vec<&str> = knobs.services.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.len() != knobs.services.len() || names.contains(&"floor") {
+            bail!(
+                "BENCH_SERVICE_BIN: give each binary its own name (name=path,name=path), not \"floor\""
+            );
+        }
         if knobs.rounds == 0 || knobs.bound == 0 || knobs.client_threads == 0 {
             bail!("BENCH_ROUNDS, BENCH_BOUND and BENCH_CLIENT_THREADS must be at least 1");
         }
@@ -190,17 +208,18 @@ enum Store {
     Postgres,
 }
 
+/// What a run measures: the floor, or the service binary of that index in `Knobs::services`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
 enum Side {
     Floor,
-    Service,
+    Service(usize),
 }
 
 impl Side {
-    fn name(self) -> &'static str {
+    fn name(self, knobs: &Knobs) -> &str {
         match self {
             Side::Floor => "floor",
-            Side::Service => "service",
+            Side::Service(i) => knobs.services.get(i).map_or("service", |(n, _)| n.as_str()),
         }
     }
 }
@@ -369,7 +388,6 @@ fn spawn(name: &str, mut cmd: Command, addr: SocketAddr, dir: &Path) -> anyhow::
 }
 
 struct Bins {
-    service: PathBuf,
     floor: PathBuf,
     stand_in: PathBuf,
 }
@@ -404,11 +422,11 @@ fn build_examples(knobs: &Knobs) -> anyhow::Result<Bins> {
         }
     }
     let bins = Bins {
-        service: knobs.service_bin.clone(),
         floor: release.join("examples").join("floor"),
         stand_in: release.join("examples").join("bench_qq"),
     };
-    for bin in [&bins.service, &bins.floor, &bins.stand_in] {
+    let services = knobs.services.iter().map(|(_, path)| path);
+    for bin in [&bins.floor, &bins.stand_in].into_iter().chain(services) {
         if !bin.is_file() {
             bail!("{} is missing", bin.display());
         }
@@ -656,15 +674,18 @@ async fn iteration(client: &mut Client, flow: Flow, n: u64, bound: u64) -> anyho
                 .find(|(k, _)| k == "state")
                 .map(|(_, v)| v.into_owned())
                 .ok_or_else(|| anyhow!("login: no state"))?;
+            // Every cookie the login set goes back, as a browser would send it.
             let cookie = reply
                 .headers
                 .get_all(SET_COOKIE)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
-                .find(|v| v.starts_with(SESSION_COOKIE))
-                .and_then(|v| v.split(';').next())
-                .ok_or_else(|| anyhow!("login: no session cookie"))?
-                .to_owned();
+                .filter_map(|v| v.split(';').next())
+                .collect::<Vec<_>>()
+                .join("; ");
+            if cookie.is_empty() {
+                bail!("login: no cookie");
+            }
             let code = code_for(&bound_openid(n % bound), n);
             let path = format!(
                 "/oauth/qq/callback?code={code}&state={}",
@@ -868,7 +889,7 @@ impl Bench {
         spawn("floor", cmd, addr, self.dir.path())
     }
 
-    fn spawn_service(&self, store: Store, qq: &Proc) -> anyhow::Result<Proc> {
+    fn spawn_service(&self, which: usize, store: Store, qq: &Proc) -> anyhow::Result<Proc> {
         let addr = free_addr()?;
         let database = match store {
             Store::Sqlite => self.sqlite_url.clone(),
@@ -877,7 +898,12 @@ impl Bench {
                 .clone()
                 .ok_or_else(|| anyhow!("PostgreSQL is not available"))?,
         };
-        let mut cmd = Command::new(&self.bins.service);
+        let (_, bin) = self
+            .knobs
+            .services
+            .get(which)
+            .ok_or_else(|| anyhow!("no service binary {which}"))?;
+        let mut cmd = Command::new(bin);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("QQLOGIN_LISTEN", addr.to_string())
@@ -903,7 +929,7 @@ impl Bench {
 
     /// Binds `BENCH_BOUND` openids through the API, 16 at a time.
     fn bind_bound_openids(&self, store: Store) -> anyhow::Result<()> {
-        let mut service = self.spawn_service(store, &self.qq_fast)?;
+        let mut service = self.spawn_service(0, store, &self.qq_fast)?;
         wait_ready(&self.rt, &mut service)?;
         let started = Instant::now();
         let next = Arc::new(AtomicU64::new(0));
@@ -959,7 +985,7 @@ impl Bench {
                     Flow::Bound
                 },
             ),
-            Side::Service => (self.spawn_service(sc.store, qq)?, sc.flow),
+            Side::Service(which) => (self.spawn_service(which, sc.store, qq)?, sc.flow),
         };
         wait_ready(&self.rt, &mut proc)?;
         let pid = proc.pid();
@@ -1064,9 +1090,10 @@ fn machine() -> String {
 fn create_pg_database(admin_url: &str) -> anyhow::Result<String> {
     let mut admin = diesel::PgConnection::establish(admin_url)
         .with_context(|| "cannot connect to BENCH_PG_ADMIN_URL".to_owned())?;
-    admin.batch_execute(&format!(
-        "DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE); CREATE DATABASE {PG_DB}"
-    ))?;
+    // Two statements, two calls: PostgreSQL runs a multi-statement string in one
+    // transaction, where neither may run.
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))?;
+    admin.batch_execute(&format!("CREATE DATABASE {PG_DB}"))?;
     let mut url = url::Url::parse(admin_url)?;
     url.set_path(&format!("/{PG_DB}"));
     Ok(url.to_string())
@@ -1094,6 +1121,34 @@ struct Check {
 }
 
 fn checks(results: &BTreeMap<(usize, Side), Run>, knobs: &Knobs) -> Vec<Check> {
+    let mut out = Vec::new();
+    for which in 0..knobs.services.len() {
+        let label = if knobs.services.len() > 1 {
+            format!("[{}] ", Side::Service(which).name(knobs))
+        } else {
+            String::new()
+        };
+        out.extend(
+            checks_of(results, knobs, Side::Service(which))
+                .into_iter()
+                .map(|c| Check {
+                    name: format!("{label}{}", c.name),
+                    ..c
+                }),
+        );
+    }
+    let errors: u64 = results.values().map(|r| r.errors).sum();
+    out.push(Check {
+        name: "errors, all runs".to_owned(),
+        want: "0".to_owned(),
+        got: errors.to_string(),
+        ok: errors == 0,
+    });
+    out
+}
+
+/// The targets for one service binary.
+fn checks_of(results: &BTreeMap<(usize, Side), Run>, knobs: &Knobs, service: Side) -> Vec<Check> {
     let get = |name: &str, side: Side| {
         SCENARIOS
             .iter()
@@ -1102,7 +1157,7 @@ fn checks(results: &BTreeMap<(usize, Side), Run>, knobs: &Knobs) -> Vec<Check> {
     };
     let mut out = Vec::new();
     let mut ratio_check = |name: &str, min: f64, what: &str| {
-        if let (Some(s), Some(f)) = (get(name, Side::Service), get(name, Side::Floor)) {
+        if let (Some(s), Some(f)) = (get(name, service), get(name, Side::Floor)) {
             let r = s.rps / f.rps;
             out.push(Check {
                 name: format!("{name}: {what} throughput vs floor"),
@@ -1118,7 +1173,7 @@ fn checks(results: &BTreeMap<(usize, Side), Run>, knobs: &Knobs) -> Vec<Check> {
     ratio_check("page-c256", 0.5, "page flow (login+callback)");
     ratio_check("qq20-c256", 0.9, &format!("QQ +{} ms", knobs.delay_ms));
     for name in ["bound-c32", "bound-c256"] {
-        if let (Some(s), Some(f)) = (get(name, Side::Service), get(name, Side::Floor)) {
+        if let (Some(s), Some(f)) = (get(name, service), get(name, Side::Floor)) {
             let r = s.p99_ms / f.p99_ms;
             out.push(Check {
                 name: format!("{name}: p99 vs floor"),
@@ -1136,7 +1191,7 @@ fn checks(results: &BTreeMap<(usize, Side), Run>, knobs: &Knobs) -> Vec<Check> {
         ("pg-bound-c32", "bound-c32"),
         ("pg-bound-c256", "bound-c256"),
     ] {
-        if let (Some(p), Some(s)) = (get(pg, Side::Service), get(sqlite, Side::Service)) {
+        if let (Some(p), Some(s)) = (get(pg, service), get(sqlite, service)) {
             let r = p.rps / s.rps;
             out.push(Check {
                 name: format!("{pg}: PostgreSQL vs SQLite throughput"),
@@ -1150,11 +1205,7 @@ fn checks(results: &BTreeMap<(usize, Side), Run>, knobs: &Knobs) -> Vec<Check> {
         .iter()
         .enumerate()
         .filter(|(_, s)| s.concurrency == 256 && s.flow != Flow::Bind)
-        .filter_map(|(i, s)| {
-            results
-                .get(&(i, Side::Service))
-                .map(|r| (s.name, r.peak_rss_mib))
-        })
+        .filter_map(|(i, s)| results.get(&(i, service)).map(|r| (s.name, r.peak_rss_mib)))
         .collect();
     if let Some((name, worst)) = logins_256
         .iter()
@@ -1168,7 +1219,7 @@ fn checks(results: &BTreeMap<(usize, Side), Run>, knobs: &Knobs) -> Vec<Check> {
             ok: worst <= 64.0,
         });
     }
-    if let Some(bind) = get("bind-c256", Side::Service) {
+    if let Some(bind) = get("bind-c256", service) {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let limit = 64.0 + 19.0 * cores as f64;
         out.push(Check {
@@ -1178,13 +1229,6 @@ fn checks(results: &BTreeMap<(usize, Side), Run>, knobs: &Knobs) -> Vec<Check> {
             ok: bind.peak_rss_mib <= limit,
         });
     }
-    let errors: u64 = results.values().map(|r| r.errors).sum();
-    out.push(Check {
-        name: "errors, all runs".to_owned(),
-        want: "0".to_owned(),
-        got: errors.to_string(),
-        ok: errors == 0,
-    });
     out
 }
 
@@ -1206,7 +1250,7 @@ fn report(
     for ((i, side), run) in results {
         let sc = &SCENARIOS[*i];
         let (ratio, p99_ratio) = match (side, results.get(&(*i, Side::Floor))) {
-            (Side::Service, Some(floor)) => (
+            (Side::Service(_), Some(floor)) => (
                 fmt_num(run.rps / floor.rps, 2),
                 fmt_num(run.p99_ms / floor.p99_ms, 2),
             ),
@@ -1223,7 +1267,7 @@ fn report(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             sc.name,
             what,
-            side.name(),
+            side.name(knobs),
             sc.concurrency,
             fmt_num(run.rps, 0),
             fmt_num(run.p50_ms, 2),
@@ -1311,6 +1355,14 @@ fn run_rounds(bench: &mut Bench, machine: &str) -> anyhow::Result<ExitCode> {
     wait_ready(&bench.rt, &mut bench.qq_slow)?;
 
     let knobs = &bench.knobs;
+    if knobs.services.len() > 1 {
+        let list: Vec<String> = knobs
+            .services
+            .iter()
+            .map(|(name, path)| format!("{name} = {}", path.display()))
+            .collect();
+        println!("service binaries: {}", list.join(", "));
+    }
     let scenarios: Vec<usize> = (0..SCENARIOS.len())
         .filter(|&i| {
             let sc = &SCENARIOS[i];
@@ -1328,9 +1380,15 @@ fn run_rounds(bench: &mut Bench, machine: &str) -> anyhow::Result<ExitCode> {
         );
     }
     let per_run = knobs.warmup + knobs.measure;
+    let (with_floor, with_service) = knobs.sides;
+    let services = if with_service {
+        knobs.services.len()
+    } else {
+        0
+    };
     let runs_per_round: usize = scenarios
         .iter()
-        .map(|&i| if SCENARIOS[i].floor { 2 } else { 1 })
+        .map(|&i| services + usize::from(with_floor && SCENARIOS[i].floor))
         .sum();
     println!(
         "{} scenarios, {} rounds of {} runs, {:.0} s warm-up + {:.0} s measured each: about {:.0} s",
@@ -1352,22 +1410,22 @@ fn run_rounds(bench: &mut Bench, machine: &str) -> anyhow::Result<ExitCode> {
     for round in 1..=rounds {
         for &i in &scenarios {
             let sc = &SCENARIOS[i];
-            let mut sides = vec![Side::Service];
-            if sc.floor {
-                // Alternate which goes first, so slow drift in the machine favours neither.
-                if round % 2 == 1 {
-                    sides.insert(0, Side::Floor);
-                } else {
-                    sides.push(Side::Floor);
-                }
+            let mut sides: Vec<Side> = (0..services).map(Side::Service).collect();
+            if with_floor && sc.floor {
+                sides.insert(0, Side::Floor);
             }
-            sides.retain(|side| bench.knobs.sides.contains(side));
+            // Rotate who goes first, round by round, so that slow drift in the
+            // machine favours no side.
+            if !sides.is_empty() {
+                let shift = (round - 1) % sides.len();
+                sides.rotate_left(shift);
+            }
             for side in sides {
                 let run = bench.run_one(sc, side)?;
                 println!(
-                    "[round {round}/{rounds}] {:<14} {:<7} {:>7} req/s  p50 {:>7} ms  p99 {:>8} ms  errors {}  CPU {:>5} µs/req  RSS {:>6} MiB  threads {}{}",
+                    "[round {round}/{rounds}] {:<14} {:<8} {:>7} req/s  p50 {:>7} ms  p99 {:>8} ms  errors {}  CPU {:>5} µs/req  RSS {:>6} MiB  threads {}{}",
                     sc.name,
-                    side.name(),
+                    side.name(&bench.knobs),
                     fmt_num(run.rps, 0),
                     fmt_num(run.p50_ms, 2),
                     fmt_num(run.p99_ms, 2),
@@ -1405,7 +1463,7 @@ fn run_rounds(bench: &mut Bench, machine: &str) -> anyhow::Result<ExitCode> {
     println!("\n{md}");
     let log_lines: usize = summary
         .iter()
-        .filter(|((_, side), _)| *side == Side::Service)
+        .filter(|((_, side), _)| *side != Side::Floor)
         .map(|(_, r)| r.log_lines)
         .sum();
     if log_lines > 0 {

@@ -17,7 +17,7 @@ pub fn locked_until(
         .filter(lf::subject.eq_any(subjects))
         .filter(lf::locked_until.gt(now))
         .select(max(lf::locked_until))
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// Counts one more failure for `subject` and returns the new count. Failures
@@ -47,7 +47,10 @@ pub fn count_failure(
                 ))
                 .execute(conn)?;
         }
-        Ok(lf::table.find(subject).select(lf::failures).first(conn)?)
+        Ok(lf::table
+            .find(subject)
+            .select(lf::failures)
+            .get_result(conn)?)
     })
 }
 

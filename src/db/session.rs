@@ -16,7 +16,7 @@ pub fn load(
         .find(id)
         .filter(sessions::expires_at.gt(now))
         .select(sessions::state)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

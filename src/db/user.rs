@@ -22,7 +22,7 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Option<User>, DbError> {
     Ok(users::table
         .find(id)
         .select(User::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -37,7 +37,7 @@ pub fn find_by_openid(
         .filter(qq_links::app_id.eq(app_id))
         .filter(qq_links::openid.eq(openid))
         .select(User::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -55,7 +55,7 @@ pub fn find_by_mobile_with_link(
         )
         .filter(users::mobile.eq(mobile))
         .select((User::as_select(), qq_links::openid.nullable()))
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -86,5 +86,5 @@ pub fn insert(conn: &mut DbConn, mobile: &str, password_hash: &str) -> Result<Us
     Ok(users::table
         .filter(users::mobile.eq(mobile))
         .select(User::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }

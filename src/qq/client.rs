@@ -149,7 +149,10 @@ impl QqClient {
             // and secret to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(8)
+            // Every login in flight holds a connection to QQ; with fewer idle
+            // ones kept, a burst keeps opening and dropping TCP connections
+            // (11 % of the CPU at 256 concurrent logins; BENCHMARKS.md).
+            .pool_max_idle_per_host(1024)
             .tcp_keepalive(Duration::from_secs(30))
             .user_agent(concat!("qqlogin/", env!("CARGO_PKG_VERSION")))
             .build()
