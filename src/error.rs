@@ -32,6 +32,8 @@ pub enum AppError {
     Unavailable,
     #[error("CSRF token missing or wrong")]
     Csrf,
+    #[error("no such page")]
+    NotFound,
     #[error("not logged in")]
     Unauthenticated,
     #[error("bad request: {0}")]
@@ -125,6 +127,12 @@ impl AppError {
                 S::FORBIDDEN,
                 "页面已过期",
                 "为保护你的账号，这个表单已失效。请返回，刷新页面后重新提交。",
+                HOME,
+            ),
+            Self::NotFound => (
+                S::NOT_FOUND,
+                "页面不存在",
+                "这个地址没有页面，可能输错了。",
                 HOME,
             ),
             Self::Unauthenticated => (

@@ -133,6 +133,7 @@ impl Application {
                         .wrap(from_fn(accept_previous_key))
                         .configure(|cfg| routes::configure(cfg, &callback_path)),
                 )
+                .default_service(web::to(routes::not_found))
         })
         .shutdown_timeout(config.shutdown_grace.as_secs());
         if let Some(workers) = config.workers {

@@ -20,12 +20,3 @@ pub fn insert(conn: &mut DbConn, app_id: &str, openid: &str, user_id: i64) -> Re
         .execute(conn)?;
     Ok(())
 }
-
-/// How many links exist for `openid` (tests and operators check there is never more than one).
-pub fn count_for_openid(conn: &mut DbConn, app_id: &str, openid: &str) -> Result<i64, DbError> {
-    Ok(qq_links::table
-        .filter(qq_links::app_id.eq(app_id))
-        .filter(qq_links::openid.eq(openid))
-        .count()
-        .get_result(conn)?)
-}

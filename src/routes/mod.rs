@@ -91,6 +91,14 @@ pub async fn unavailable_until_database_is(
     })
 }
 
+/// Any path no route serves: the not-found page, or JSON under `/api/`.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
+    if req.path().starts_with("/api/") {
+        return Err(ApiError(AppError::NotFound).into());
+    }
+    Err(AppError::NotFound.into())
+}
+
 /// 303 See Other: after a form, the browser GETs `location`.
 fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

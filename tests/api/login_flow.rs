@@ -295,7 +295,25 @@ fn session_cookie(app: &TestApp, browser: &Browser) -> String {
     browser.cookie_header(&app.url("/"))
 }
 
+async fn a_mistyped_address_gets_a_not_found_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let page = app.get(&Browser::new(), "/no/such/page").await;
+    assert_eq!(page.status, 404);
+    assert!(
+        page.body.contains("页面不存在") && page.body.contains("href=\"/\""),
+        "{}",
+        page.body
+    );
+    let api = reqwest::get(app.url("/api/nothing")).await.unwrap();
+    assert_eq!(api.status(), 404);
+    assert!(
+        api.text().await.unwrap().contains("\"message\""),
+        "JSON under /api/"
+    );
+}
+
 backend_tests!(
+    a_mistyped_address_gets_a_not_found_page,
     first_qq_login_binds_a_new_account_and_returns_to_next,
     a_bound_qq_account_logs_straight_in_next_time,
     binding_an_existing_mobile_links_that_account,
