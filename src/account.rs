@@ -198,7 +198,7 @@ impl Accounts {
         let (app_id, openid, user_id) = (self.app_id.clone(), openid.as_str().to_owned(), user.id);
         match self
             .db
-            .run(move |conn| db::qq_link::insert(conn, &app_id, &openid, user_id))
+            .write(move |conn| db::qq_link::insert(conn, &app_id, &openid, user_id))
             .await
         {
             Ok(()) => Ok(user),
@@ -224,7 +224,7 @@ impl Accounts {
             mobile.as_str().to_owned(),
         );
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 use diesel::Connection;
                 Ok(conn.transaction::<_, TxError, _>(|conn| {
                     let user = db::user::insert(conn, &mobile, &hash).map_err(TxError::User)?;

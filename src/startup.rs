@@ -282,7 +282,7 @@ fn spawn_session_purge(db: Db) {
         loop {
             every.tick().await;
             match db
-                .run(|conn| db::session::purge_expired(conn, db::now()))
+                .write(|conn| db::session::purge_expired(conn, db::now()))
                 .await
             {
                 Ok(0) => {}

@@ -88,7 +88,7 @@ impl Throttle {
             .chain(attempt.address.clone().map(|a| (a, FREE_TRIES_PER_ADDRESS)));
         for (subject, free) in subjects {
             self.db
-                .run(move |conn| {
+                .write(move |conn| {
                     let now = db::now();
                     let forget_before = now - time::Duration::seconds(MEMORY_SECS);
                     let failures =
@@ -107,7 +107,7 @@ impl Throttle {
     pub async fn succeeded(&self, attempt: &Attempt) -> Result<(), DbError> {
         let subject = attempt.account.clone();
         self.db
-            .run(move |conn| db::login_failure::forget(conn, &subject))
+            .write(move |conn| db::login_failure::forget(conn, &subject))
             .await
     }
 }

@@ -2,11 +2,14 @@
 //! the one door ([`Db::run`]) through which async code reaches them.
 //!
 //! Queries are plain synchronous functions in the submodules; they take a
-//! `&mut DbConn` and know nothing of actix. Look-ups by a unique key use
+//! `&mut DbConn` and know nothing of actix. Async code reaches them through
+//! [`Db::run`] and, for writes, [`Db::write`]: both queue the work in a
+//! [`lane`] that blocking threads drain. Look-ups by a unique key use
 //! `get_result`, not `first`: `first` binds its `LIMIT` as a parameter, and
 //! SQLite re-prepares a statement whose bound `LIMIT` changes, on every call
 //! (measured: 13.3 µs → 3.7 µs per look-up; BENCHMARKS.md).
 
+mod lane;
 pub mod login_failure;
 pub mod qq_link;
 pub mod schema;
@@ -23,9 +26,9 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use secrecy::ExposeSecret;
-use tokio::sync::Semaphore;
 
 use crate::config::DatabaseUrl;
+use lane::Lane;
 
 /// A connection to either backend; diesel dispatches every query on the variant.
 #[derive(diesel::MultiConnection)]
@@ -42,9 +45,12 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 pub enum DbError {
     /// No connection could be had in time: the database is down or saturated.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] r2d2::Error),
+    Unavailable(#[source] Arc<r2d2::Error>),
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
+    /// The write ran, but the commit that carried it (with others) failed.
+    #[error("database commit failed: {0}")]
+    Commit(#[source] Arc<diesel::result::Error>),
     #[error("database migration failed: {0}")]
     Migration(String),
     /// Every connection stayed busy for the whole wait: the database is saturated.
@@ -111,51 +117,56 @@ impl r2d2::ManageConnection for Manager {
 /// The pooled database, cheap to clone; every request reaches storage through it.
 #[derive(Clone)]
 pub struct Db {
-    pool: r2d2::Pool<Manager>,
-    /// One permit per pooled connection: requests queue here, asynchronously,
-    /// instead of each parking a blocking thread (and its memory) in `pool.get()`.
-    permits: Arc<Semaphore>,
-    wait: Duration,
+    lane: Arc<Lane>,
+    /// SQLite's one writer, with group commit; on PostgreSQL writes share `lane`.
+    writes: Option<Arc<Lane>>,
 }
 
 impl Db {
     /// Builds the pool without connecting: the service starts even while the
-    /// database is briefly down, and connects on first use.
+    /// database is briefly down, and connects on first use. Work waits at
+    /// most `connection_timeout` for its turn.
     pub fn new(target: DatabaseUrl, max_size: u32, connection_timeout: Duration) -> Self {
+        let sqlite = matches!(target, DatabaseUrl::Sqlite { .. });
         let pool = r2d2::Pool::builder()
-            .max_size(max_size)
+            // On SQLite the writer has a connection of its own, beside the others.
+            .max_size(max_size + u32::from(sqlite))
             .min_idle(Some(0))
             .connection_timeout(connection_timeout)
             // r2d2 logs every failed connection attempt on its own; ours go
             // through the request's error, once.
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(Manager { target });
-        let permits = Arc::new(Semaphore::new(max_size as usize));
+        let drainers = usize::try_from(max_size).unwrap_or(usize::MAX);
+        let writes =
+            sqlite.then(|| Lane::new(pool.clone(), lane::Mode::GroupCommit, connection_timeout));
         Self {
-            pool,
-            permits,
-            wait: connection_timeout,
+            lane: Lane::new(pool, lane::Mode::Each { drainers }, connection_timeout),
+            writes,
         }
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool, so that
-    /// neither waiting for a connection nor the query itself stalls an async worker.
+    /// Runs `f` with a pooled connection on a blocking thread, so that neither
+    /// waiting for a connection nor the query itself stalls an async worker.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = tokio::time::timeout(self.wait, self.permits.acquire())
-            .await
-            .map_err(|_| DbError::Saturated)?
-            .map_err(|_| DbError::Cancelled)?;
-        let pool = self.pool.clone();
-        actix_web::rt::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(DbError::Unavailable)?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|_| DbError::Cancelled)?
+        self.lane.run(f).await
+    }
+
+    /// Runs the write `f`. On SQLite it goes through the one writer, in a
+    /// savepoint of a transaction shared with the writes queued beside it, and
+    /// is answered once that commits; on PostgreSQL it runs as [`Db::run`]
+    /// does. So `f` is atomic on SQLite; on PostgreSQL a write of several
+    /// statements that must be atomic opens its own transaction.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writes.as_ref().unwrap_or(&self.lane).run(f).await
     }
 
     /// Applies pending migrations for the connected backend.

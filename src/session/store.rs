@@ -54,7 +54,7 @@ impl SessionStore for DbSessionStore {
         let key = generate_session_key();
         let (id, expires_at) = (row_id(&key), expiry(ttl));
         self.db
-            .run(move |conn| db::session::insert(conn, &id, &json, expires_at))
+            .write(move |conn| db::session::insert(conn, &id, &json, expires_at))
             .await
             .map_err(|e| SaveError::Other(e.into()))?;
         Ok(key)
@@ -72,7 +72,7 @@ impl SessionStore for DbSessionStore {
         let json_again = json.clone();
         let updated = self
             .db
-            .run(move |conn| db::session::update(conn, &id, &json, expires_at, db::now()))
+            .write(move |conn| db::session::update(conn, &id, &json, expires_at, db::now()))
             .await
             .map_err(|e| UpdateError::Other(e.into()))?;
         if updated {
@@ -83,7 +83,7 @@ impl SessionStore for DbSessionStore {
         let fresh = generate_session_key();
         let id = row_id(&fresh);
         self.db
-            .run(move |conn| db::session::insert(conn, &id, &json_again, expires_at))
+            .write(move |conn| db::session::insert(conn, &id, &json_again, expires_at))
             .await
             .map_err(|e| UpdateError::Other(e.into()))?;
         Ok(fresh)
@@ -93,7 +93,7 @@ impl SessionStore for DbSessionStore {
         let (id, expires_at) = (row_id(key), expiry(ttl));
         Ok(self
             .db
-            .run(move |conn| db::session::touch(conn, &id, expires_at))
+            .write(move |conn| db::session::touch(conn, &id, expires_at))
             .await?)
     }
 
@@ -101,7 +101,7 @@ impl SessionStore for DbSessionStore {
         let id = row_id(key);
         Ok(self
             .db
-            .run(move |conn| db::session::delete(conn, &id))
+            .write(move |conn| db::session::delete(conn, &id))
             .await?)
     }
 }

@@ -16,3 +16,4 @@ mod qq_client;
 mod qq_faults;
 mod security;
 mod startup;
+mod storage;

@@ -1,0 +1,273 @@
+//! Lanes: how async code hands database work to blocking threads.
+//!
+//! Handing each query to a thread of its own costs two thread wake-ups (there
+//! and back), which on two cores under a login burst took more time than the
+//! queries. A lane is a queue instead: work waits in it asynchronously,
+//! holding no thread and no connection, and a *drainer* — a blocking thread
+//! with one pooled connection — takes whatever has queued, runs it, answers
+//! each caller and takes the next batch, until the queue is empty. When work
+//! comes faster than one drainer clears it, more start, up to the lane's limit.
+//!
+//! SQLite's writes go through a lane of their own with one drainer and group
+//! commit. SQLite lets one connection write at a time; the others wait in its
+//! busy handler, which *sleeps* (1, 2, 5, 10 … ms) before trying again, so
+//! concurrent writers spend a burst asleep, and every commit appends to the
+//! WAL on its own. The write lane runs a batch in one transaction, each write
+//! in its own savepoint (a write that fails is rolled back alone), and commits
+//! once for all; nobody learns that a write succeeded before that commit has.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use diesel::Connection;
+use diesel::connection::TransactionManager;
+use tokio::sync::oneshot;
+
+use super::{DbConn, DbError, Manager};
+
+/// The most work one batch takes, so that its latency stays bounded.
+const MAX_BATCH: usize = 64;
+/// Another drainer starts when more than this much work waits per running drainer.
+const QUEUED_PER_DRAINER: usize = 2;
+
+/// How a lane runs its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Each piece of work on its own, up to `drainers` batches at once.
+    Each { drainers: usize },
+    /// One batch at a time, in one transaction (SQLite's writes).
+    GroupCommit,
+}
+
+/// A queue of database work and the drainers that run it.
+pub(super) struct Lane {
+    pool: r2d2::Pool<Manager>,
+    mode: Mode,
+    wait: Duration,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Box<dyn Job>>,
+    drainers: usize,
+}
+
+impl Lane {
+    /// A lane over `pool`; callers give up after `wait` in the queue.
+    pub(super) fn new(pool: r2d2::Pool<Manager>, mode: Mode, wait: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            mode,
+            wait,
+            queue: Mutex::default(),
+        })
+    }
+
+    /// Queues `f` and waits for its result (in group-commit mode, for the
+    /// commit that carries it). Work that has not started within the lane's
+    /// wait is answered [`DbError::Saturated`] and never runs; nor does work
+    /// whose caller went away (a dropped request). Work that has started is
+    /// waited for.
+    pub(super) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, mut answer) = oneshot::channel();
+        let turn = Arc::new(Turn::default());
+        let start_drainer = {
+            let mut queue = self.lock();
+            queue.jobs.push_back(Box::new(Work {
+                f,
+                reply,
+                turn: Arc::clone(&turn),
+            }));
+            let wanted = queue.drainers == 0
+                || (queue.drainers < self.max_drainers()
+                    && queue.jobs.len() > queue.drainers * QUEUED_PER_DRAINER);
+            queue.drainers += usize::from(wanted);
+            wanted
+        };
+        if start_drainer {
+            let lane = Arc::clone(self);
+            // Not awaited: the drainer outlives the work that started it.
+            drop(actix_web::rt::task::spawn_blocking(move || lane.drain()));
+        }
+        let answered = match tokio::time::timeout(self.wait, &mut answer).await {
+            Ok(answered) => answered,
+            Err(_) if turn.abandon() => return Err(DbError::Saturated),
+            // It started just in time: its result is on the way.
+            Err(_) => answer.await,
+        };
+        answered.unwrap_or(Err(DbError::Cancelled))
+    }
+
+    fn max_drainers(&self) -> usize {
+        match self.mode {
+            Mode::Each { drainers } => drainers.max(1),
+            Mode::GroupCommit => 1,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // The queue is consistent whenever its lock is free: a panic elsewhere cannot break it.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs batches until the queue is empty.
+    fn drain(self: Arc<Self>) {
+        loop {
+            let batch: Vec<Box<dyn Job>> = {
+                let mut queue = self.lock();
+                if queue.jobs.is_empty() {
+                    queue.drainers -= 1;
+                    return;
+                }
+                let n = queue.jobs.len().min(MAX_BATCH);
+                queue.jobs.drain(..n).collect()
+            };
+            // Work that panics must not leave the lane without its drainer.
+            if catch_unwind(AssertUnwindSafe(|| self.run_batch(batch))).is_err() {
+                log::error!("database work panicked; its batch was abandoned");
+            }
+        }
+    }
+
+    fn run_batch(&self, batch: Vec<Box<dyn Job>>) {
+        let mut conn = match self.pool.get() {
+            Ok(conn) => conn,
+            Err(e) => {
+                let e = Arc::new(e);
+                for job in batch {
+                    job.fail(DbError::Unavailable(Arc::clone(&e)));
+                }
+                return;
+            }
+        };
+        let conn: &mut DbConn = &mut conn;
+        match self.mode {
+            Mode::Each { .. } => {
+                for job in batch {
+                    if let Some(done) = job.run(conn, false) {
+                        done.deliver(None);
+                    }
+                }
+            }
+            Mode::GroupCommit => commit_together(conn, batch),
+        }
+    }
+}
+
+/// Runs `batch` in one transaction, each job in a savepoint, and tells each how it ended.
+fn commit_together(conn: &mut DbConn, batch: Vec<Box<dyn Job>>) {
+    type Tm = <DbConn as Connection>::TransactionManager;
+    if let Err(e) = Tm::begin_transaction(conn) {
+        let e = Arc::new(e);
+        for job in batch {
+            job.fail(DbError::Commit(Arc::clone(&e)));
+        }
+        return;
+    }
+    let done: Vec<_> = batch
+        .into_iter()
+        .filter_map(|job| job.run(conn, true))
+        .collect();
+    let committed = Tm::commit_transaction(conn).map_err(Arc::new);
+    if committed.is_err() {
+        // Leaves the connection clean for the pool; if even this fails, the
+        // pool finds the connection broken and drops it.
+        let _ = Tm::rollback_transaction(conn);
+    }
+    for done in done {
+        done.deliver(committed.as_ref().err());
+    }
+}
+
+/// Queued work, whatever it returns.
+trait Job: Send {
+    /// Runs the work (in its own savepoint if `savepoint`); `None` when nobody
+    /// waits for it any more, and then it did not run.
+    fn run(self: Box<Self>, conn: &mut DbConn, savepoint: bool) -> Option<Box<dyn Done>>;
+    /// Tells the caller the work could not be run.
+    fn fail(self: Box<Self>, error: DbError);
+}
+
+/// Work that ran, its answer held until its transaction (if any) has committed.
+trait Done: Send {
+    fn deliver(self: Box<Self>, commit_error: Option<&Arc<diesel::result::Error>>);
+}
+
+/// Whether queued work has started, or its caller gave up waiting first:
+/// whichever happens first wins, so timed-out work never runs.
+#[derive(Default)]
+struct Turn(AtomicU8);
+
+impl Turn {
+    const QUEUED: u8 = 0;
+    const STARTED: u8 = 1;
+    const ABANDONED: u8 = 2;
+
+    fn start(&self) -> bool {
+        self.swap_from_queued(Self::STARTED)
+    }
+
+    fn abandon(&self) -> bool {
+        self.swap_from_queued(Self::ABANDONED)
+    }
+
+    fn swap_from_queued(&self, to: u8) -> bool {
+        self.0
+            .compare_exchange(Self::QUEUED, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+struct Work<T, F> {
+    f: F,
+    reply: oneshot::Sender<Result<T, DbError>>,
+    turn: Arc<Turn>,
+}
+
+impl<T, F> Job for Work<T, F>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &mut DbConn, savepoint: bool) -> Option<Box<dyn Done>> {
+        let Work { f, reply, turn } = *self;
+        if reply.is_closed() || !turn.start() {
+            return None;
+        }
+        // Inside the batch's transaction, `transaction` opens a savepoint.
+        let result = if savepoint {
+            conn.transaction(f)
+        } else {
+            f(conn)
+        };
+        Some(Box::new(Answer { result, reply }))
+    }
+
+    fn fail(self: Box<Self>, error: DbError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+struct Answer<T> {
+    result: Result<T, DbError>,
+    reply: oneshot::Sender<Result<T, DbError>>,
+}
+
+impl<T: Send> Done for Answer<T> {
+    fn deliver(self: Box<Self>, commit_error: Option<&Arc<diesel::result::Error>>) {
+        let result = match (self.result, commit_error) {
+            (Ok(_), Some(e)) => Err(DbError::Commit(Arc::clone(e))),
+            (result, _) => result,
+        };
+        // The caller may have stopped waiting; then there is no one to tell.
+        let _ = self.reply.send(result);
+    }
+}
