@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use secrecy::SecretString;
 
+use crate::db::batch::Batched;
 use crate::db::user::User;
 use crate::db::{self, Db, DbError};
 use crate::domain::{Mobile, OpenId, Password};
@@ -41,6 +42,8 @@ pub enum AccountError {
 #[derive(Clone)]
 pub struct Accounts {
     db: Db,
+    /// Returning logins' look-ups, batched while the database is busy.
+    by_openid: Batched<String, User>,
     hasher: Hasher,
     throttle: Throttle,
     app_id: String,
@@ -48,7 +51,11 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(db: Db, hasher: Hasher, app_id: String) -> Self {
+        let app = app_id.clone();
         Self {
+            by_openid: Batched::new(db.clone(), move |conn, openids| {
+                db::user::find_by_openids(conn, &app, openids)
+            }),
             throttle: Throttle::new(db.clone()),
             db,
             hasher,
@@ -62,11 +69,7 @@ impl Accounts {
 
     /// The user a QQ account is linked to, if any: the only query of a returning login.
     pub async fn find_by_openid(&self, openid: &OpenId) -> Result<Option<User>, AccountError> {
-        let (app_id, openid) = (self.app_id.clone(), openid.as_str().to_owned());
-        Ok(self
-            .db
-            .run(move |conn| db::user::find_by_openid(conn, &app_id, &openid))
-            .await?)
+        Ok(self.by_openid.get(openid.as_str().to_owned()).await?)
     }
 
     pub async fn find_by_id(&self, user_id: i64) -> Result<Option<User>, AccountError> {

@@ -70,6 +70,13 @@ pub struct Explanation {
 
 const TRY_QQ_AGAIN: (&str, &str) = ("/login", "重新登录");
 const HOME: (&str, &str) = ("/", "返回首页");
+/// The database is down or too busy: nothing the person did wrong.
+const UNAVAILABLE: (StatusCode, &str, &str, (&str, &str)) = (
+    StatusCode::SERVICE_UNAVAILABLE,
+    "服务暂时不可用",
+    "系统正在维护或繁忙，请稍后再试。",
+    HOME,
+);
 
 impl AppError {
     pub fn explain(&self) -> Explanation {
@@ -189,13 +196,8 @@ impl AppError {
                 "这个手机号的账号已经绑定了另一个QQ账号。",
                 TRY_QQ_AGAIN,
             ),
-            Self::Account(AccountError::Db(DbError::Unavailable(_) | DbError::Saturated))
-            | Self::Unavailable => (
-                S::SERVICE_UNAVAILABLE,
-                "服务暂时不可用",
-                "系统正在维护或繁忙，请稍后再试。",
-                HOME,
-            ),
+            Self::Unavailable => UNAVAILABLE,
+            Self::Account(AccountError::Db(e)) if e.is_unavailable() => UNAVAILABLE,
             Self::Account(_) | Self::Session(_) | Self::Render(_) => (
                 S::INTERNAL_SERVER_ERROR,
                 "出错了",

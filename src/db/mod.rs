@@ -9,6 +9,7 @@
 //! SQLite re-prepares a statement whose bound `LIMIT` changes, on every call
 //! (measured: 13.3 µs → 3.7 µs per look-up; BENCHMARKS.md).
 
+pub mod batch;
 mod lane;
 pub mod login_failure;
 pub mod qq_link;
@@ -59,18 +60,31 @@ pub enum DbError {
     /// The blocking task was cancelled (the runtime is shutting down).
     #[error("database task was cancelled")]
     Cancelled,
+    /// One failure that several callers share (a batched look-up's query).
+    #[error(transparent)]
+    Shared(Arc<DbError>),
 }
 
 impl DbError {
     /// Whether the error is a unique-constraint violation (a lost race, a duplicate).
     pub fn is_unique_violation(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Self::Query(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
-                _
-            ))
-        )
+                _,
+            )) => true,
+            Self::Shared(e) => e.is_unique_violation(),
+            _ => false,
+        }
+    }
+
+    /// Whether the database is down or too busy (a 503, not a bug).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) | Self::Saturated => true,
+            Self::Shared(e) => e.is_unavailable(),
+            _ => false,
+        }
     }
 }
 

@@ -41,6 +41,29 @@ pub fn find_by_openid(
         .optional()?)
 }
 
+/// The users that the QQ accounts `openids` of `app_id` are linked to, with
+/// their openids: one query for any number (those not linked are absent).
+pub fn find_by_openids(
+    conn: &mut DbConn,
+    app_id: &str,
+    openids: &[String],
+) -> Result<Vec<(String, User)>, DbError> {
+    // One openid (an idle service) takes the statement SQLite keeps prepared.
+    if let [openid] = openids {
+        let found = find_by_openid(conn, app_id, openid)?;
+        return Ok(found
+            .map(|user| (openid.clone(), user))
+            .into_iter()
+            .collect());
+    }
+    Ok(qq_links::table
+        .inner_join(users::table)
+        .filter(qq_links::app_id.eq(app_id))
+        .filter(qq_links::openid.eq_any(openids))
+        .select((qq_links::openid, User::as_select()))
+        .load(conn)?)
+}
+
 /// The user with this mobile, with its QQ link for `app_id`.
 pub fn find_by_mobile_with_link(
     conn: &mut DbConn,

@@ -2,12 +2,14 @@
 //! batches, a write that fails takes nothing else with it, and work whose
 //! caller gave up is not run.
 
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use futures_util::future::join_all;
+use qqlogin::db::batch::Batched;
 use qqlogin::db::schema::sessions;
+use qqlogin::db::user::User;
 use qqlogin::db::{self, Db, DbConn, DbError};
 
 use crate::backend_tests;
@@ -34,6 +36,25 @@ async fn session_ids(db: &Db) -> Vec<String> {
     })
     .await
     .unwrap()
+}
+
+/// Occupies `db`'s lane for reads (with a pool of one, all of it) until the
+/// returned sender sends; returns once the blocking work is running.
+async fn hold_reads(db: &Db) -> (mpsc::Sender<()>, actix_web::rt::task::JoinHandle<()>) {
+    let (release, released) = mpsc::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel();
+    let db = db.clone();
+    let held = actix_web::rt::spawn(async move {
+        db.run(move |_conn| {
+            let _ = started.send(());
+            let _ = released.recv();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    });
+    running.await.unwrap();
+    (release, held)
 }
 
 /// Occupies `db`'s writes until the returned sender sends (or is dropped);
@@ -149,10 +170,105 @@ async fn work_that_waits_too_long_is_answered_busy(backend: Backend) {
     assert_eq!(session_ids(&db).await, vec!["next".to_owned()]);
 }
 
+/// A user per mobile, each linked to the openid `OPENID-<mobile>` of `app`.
+async fn linked_users(db: &Db, app: &'static str, mobiles: &[&str]) {
+    for mobile in mobiles {
+        let mobile = mobile.to_string();
+        db.write(move |conn| {
+            let user = db::user::insert(conn, &mobile, "not-a-hash")?;
+            db::qq_link::insert(conn, app, &format!("OPENID-{mobile}"), user.id)
+        })
+        .await
+        .unwrap();
+    }
+}
+
+type Queried = Arc<Mutex<Vec<Vec<String>>>>;
+
+/// Batched look-ups by openid that record every query's keys.
+fn recorded_lookups(db: &Db, app: &'static str) -> (Batched<String, User>, Queried) {
+    let queried = Queried::default();
+    let log = Arc::clone(&queried);
+    let lookups = Batched::new(db.clone(), move |conn, openids: &[String]| {
+        log.lock().unwrap().push(openids.to_vec());
+        db::user::find_by_openids(conn, app, openids)
+    });
+    (lookups, queried)
+}
+
+/// Look-ups that queue while the database is busy are answered together by
+/// one query — the right user to each, nobody to the unlinked — and an idle
+/// look-up is answered by itself.
+async fn lookups_queued_together_are_answered_by_one_query(backend: Backend) {
+    let test_db = TestDb::new(&backend);
+    let db = Db::new(test_db.url.clone(), 1, Duration::from_secs(10));
+    db.migrate().await.unwrap();
+    linked_users(&db, "app", &["13800000001", "13800000002", "13800000003"]).await;
+    // Another app's link to the same openid must not answer for ours.
+    linked_users(&db, "other-app", &["13900000009"]).await;
+    let (lookups, queried) = recorded_lookups(&db, "app");
+
+    let (release, held) = hold_reads(&db).await;
+    let asked: Vec<String> = (0..60)
+        .map(|i| match i % 5 {
+            0 => "OPENID-13800000001".to_owned(),
+            1 => "OPENID-13800000002".to_owned(),
+            2 => "OPENID-13800000003".to_owned(),
+            3 => "OPENID-13900000009".to_owned(),
+            _ => format!("UNLINKED-{i}"),
+        })
+        .collect();
+    let mut answers = Box::pin(join_all(asked.iter().map(|k| lookups.get(k.clone()))));
+    assert!(futures_util::poll!(&mut answers).is_pending());
+    release.send(()).unwrap();
+    held.await.unwrap();
+
+    for (openid, answer) in asked.iter().zip(answers.await) {
+        let user = answer.unwrap();
+        match openid.strip_prefix("OPENID-138") {
+            Some(_) => assert_eq!(
+                user.map(|u| format!("OPENID-{}", u.mobile)).as_deref(),
+                Some(openid.as_str())
+            ),
+            None => assert!(user.is_none(), "{openid} found {user:?}"),
+        }
+    }
+    let queries = queried.lock().unwrap().clone();
+    assert_eq!(queries.len(), 1, "{queries:?}");
+    assert_eq!(queries[0].len(), 4 + 12, "each openid asked once");
+
+    let alone = lookups.get("OPENID-13800000002".to_owned()).await.unwrap();
+    assert_eq!(alone.unwrap().mobile, "13800000002");
+    assert_eq!(queried.lock().unwrap().len(), 2);
+}
+
+/// When the database cannot take the query in time, every look-up waiting
+/// for it hears "busy" (a 503), and the next look-up works again.
+async fn lookups_that_cannot_get_their_turn_all_hear_busy(backend: Backend) {
+    let test_db = TestDb::new(&backend);
+    let db = Db::new(test_db.url.clone(), 1, Duration::from_millis(300));
+    db.migrate().await.unwrap();
+    linked_users(&db, "app", &["13800000001"]).await;
+    let (lookups, _) = recorded_lookups(&db, "app");
+
+    let (release, held) = hold_reads(&db).await;
+    let answers = join_all((0..10).map(|_| lookups.get("OPENID-13800000001".to_owned()))).await;
+    for answer in answers {
+        let error = answer.expect_err("answered while the database was held");
+        assert!(error.is_unavailable(), "{error}");
+    }
+    release.send(()).unwrap();
+    held.await.unwrap();
+    let user = lookups.get("OPENID-13800000001".to_owned()).await.unwrap();
+    assert_eq!(user.unwrap().mobile, "13800000001");
+}
+
 backend_tests!(
     queued_writes_all_land_and_a_failing_one_is_rolled_back_alone,
     work_whose_caller_gave_up_is_not_run,
-    work_that_waits_too_long_is_answered_busy
+    work_that_waits_too_long_is_answered_busy,
+    lookups_queued_together_are_answered_by_one_query,
+    lookups_that_cannot_get_their_turn_all_hear_busy
 );
 
 /// On SQLite every write is atomic by itself, with no transaction of its
