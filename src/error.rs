@@ -11,6 +11,7 @@ use crate::account::AccountError;
 use crate::db::DbError;
 use crate::password::HashError;
 use crate::qq::QqError;
+use crate::session::attempt::AttemptError;
 use crate::session::{SessionError, StateError};
 use crate::templates::{ErrorPage, render};
 use crate::token::TokenError;
@@ -46,6 +47,15 @@ pub enum AppError {
     Session(#[from] SessionError),
     #[error("template rendering failed: {0}")]
     Render(#[from] askama::Error),
+}
+
+impl From<AttemptError> for AppError {
+    fn from(e: AttemptError) -> Self {
+        match e {
+            AttemptError::State(e) => Self::State(e),
+            AttemptError::Db(e) => e.into(),
+        }
+    }
 }
 
 impl From<DbError> for AppError {

@@ -2,11 +2,12 @@
 //!
 //! A hash needs 19 MiB of working memory and tens of milliseconds by design.
 //! At most one hash per core runs at a time (a flood of bind or login requests
-//! queues here, asynchronously), and each running hash borrows one of a fixed
-//! set of preallocated workspaces. Left to itself, argon2 allocates its 19 MiB
-//! afresh each time, and the allocator keeps a copy in the arena of every
-//! thread that ever hashed: hundreds of MiB after a burst. With the workspaces,
-//! memory for hashing is `cores × 19 MiB`, however many threads ran.
+//! queues here, asynchronously), and each running hash borrows one of a set
+//! of reused workspaces. Left to itself, argon2 allocates its 19 MiB afresh
+//! each time, and the allocator keeps a copy in the arena of every thread that
+//! ever hashed: hundreds of MiB after a burst. With the workspaces, memory for
+//! hashing is at most `cores × 19 MiB`, however many threads ran, and none
+//! until the first password is hashed or checked.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -50,13 +51,14 @@ pub struct Hasher {
 impl Hasher {
     pub fn new(permits: usize) -> Result<Self, HashError> {
         let permits = permits.max(1);
-        let mut first = workspace();
         let salt = SaltString::generate(&mut OsRng);
-        let dummy_hash = hash_with(&mut first, b"qqlogin dummy password", &salt)?.into();
-        // The others are made the first time that many hashes run at once.
+        // This workspace goes back to the system: a service that only sees
+        // returning QQ logins never holds memory for hashing.
+        let dummy_hash = hash_with(&mut workspace(), b"qqlogin dummy password", &salt)?.into();
+        // Workspaces are made the first time that many hashes run at once.
         Ok(Self {
             permits: Arc::new(Semaphore::new(permits)),
-            workspaces: Arc::new(Mutex::new(vec![first])),
+            workspaces: Arc::new(Mutex::new(Vec::with_capacity(permits))),
             dummy_hash,
         })
     }

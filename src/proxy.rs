@@ -14,6 +14,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, web};
 use ipnet::IpNet;
 
+use crate::session::attempt::OAUTH_COOKIE;
 use crate::startup::SESSION_COOKIE;
 use crate::state::AppState;
 
@@ -91,8 +92,9 @@ pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
     }
 }
 
-/// Middleware: behind a TLS-terminating proxy, the session cookie is marked
-/// `Secure` whenever the client's side of the connection was https.
+/// Middleware: behind a TLS-terminating proxy, our cookies (the session's,
+/// the QQ login's) are marked `Secure` whenever the client's side of the
+/// connection was https.
 pub async fn secure_cookie_behind_tls(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -106,7 +108,10 @@ pub async fn secure_cookie_behind_tls(
         headers.remove(SET_COOKIE);
         for cookie in cookies {
             let value = cookie.to_str().unwrap_or_default();
-            let secured = if value.starts_with(SESSION_COOKIE) && !value.contains("; Secure") {
+            let ours = [SESSION_COOKIE, OAUTH_COOKIE]
+                .iter()
+                .any(|name| value.starts_with(name));
+            let secured = if ours && !value.contains("; Secure") {
                 HeaderValue::from_str(&format!("{value}; Secure")).unwrap_or(cookie)
             } else {
                 cookie

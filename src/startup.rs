@@ -81,6 +81,7 @@ impl Application {
             jwt_ttl: config.jwt_ttl,
             session_max: config.session_max,
             trusted_proxies: config.trusted_proxies.clone(),
+            secure_cookies: config.is_https(),
             migrated: AtomicBool::new(false),
         });
         migrate_or_keep_trying(db.clone(), state.clone(), config.database.describe()).await;
@@ -275,18 +276,23 @@ fn access_log() -> Logger {
         .exclude("/healthz")
 }
 
-/// Expired sessions are deleted in the background; no operator cron needed.
+/// Expired sessions (and used login states) are deleted in the background;
+/// no operator cron needed.
 fn spawn_session_purge(db: Db) {
     actix_web::rt::spawn(async move {
         let mut every = actix_web::rt::time::interval(PURGE_EVERY);
         loop {
             every.tick().await;
-            match db
-                .write(|conn| db::session::purge_expired(conn, db::now()))
-                .await
-            {
+            let purged = db
+                .write(|conn| {
+                    let now = db::now();
+                    let sessions = db::session::purge_expired(conn, now)?;
+                    Ok(sessions + db::oauth_state::purge_expired(conn, now)?)
+                })
+                .await;
+            match purged {
                 Ok(0) => {}
-                Ok(n) => log::info!("purged {n} expired sessions"),
+                Ok(n) => log::info!("purged {n} expired sessions and login states"),
                 Err(e) => log::warn!("session purge failed: {e}"),
             }
         }

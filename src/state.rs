@@ -19,6 +19,8 @@ pub struct AppState {
     pub session_max: Duration,
     /// Peers whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: TrustedProxies,
+    /// Whether cookies are marked `Secure` (`QQ_REDIRECT_URI` is https).
+    pub secure_cookies: bool,
     /// Set once the migrations have run: until then the service answers 503.
     pub migrated: AtomicBool,
 }

@@ -12,6 +12,7 @@
 pub mod batch;
 mod lane;
 pub mod login_failure;
+pub mod oauth_state;
 pub mod qq_link;
 pub mod schema;
 pub mod session;

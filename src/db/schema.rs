@@ -31,8 +31,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    used_oauth_states (state_hash) {
+        state_hash -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(qq_links -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, qq_links, sessions, login_failures);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    qq_links,
+    sessions,
+    login_failures,
+    used_oauth_states
+);
 
 diesel::table! {
     login_failures (subject) {

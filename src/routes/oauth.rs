@@ -14,6 +14,7 @@ use crate::domain::{LocalPath, Mobile, Password};
 use crate::error::AppError;
 use crate::flow::{Arrival, arrive, random_token};
 use crate::qq::Display;
+use crate::session::attempt::removal_cookie;
 use crate::session::{OAuthAttempt, UserSession};
 use crate::state::AppState;
 use crate::templates::{BindPage, render};
@@ -24,11 +25,11 @@ pub struct StartQuery {
     next: Option<String>,
 }
 
-/// Sends the browser to QQ with a fresh `state` tied to this session.
+/// Sends the browser to QQ with a fresh `state`, tied to this browser by the
+/// attempt's cookie. Nothing is written on the server.
 pub async fn start(
     req: HttpRequest,
     state: web::Data<AppState>,
-    session: UserSession,
     query: web::Query<StartQuery>,
 ) -> Result<HttpResponse, AppError> {
     let attempt = OAuthAttempt {
@@ -38,10 +39,10 @@ pub async fn start(
             .to_owned(),
         started_at: OffsetDateTime::now_utc().unix_timestamp(),
     };
-    session.begin_oauth(&attempt)?;
     let url = state.qq.authorize_url(&attempt.state, display_for(&req));
     Ok(HttpResponse::Found()
         .insert_header((LOCATION, url.as_str()))
+        .cookie(attempt.to_cookie(&state.keys.cookie, state.secure_cookies))
         .finish())
 }
 
@@ -68,21 +69,43 @@ pub struct CallbackQuery {
     state: Option<String>,
 }
 
-/// QQ sends the person back here. The state is checked before QQ is called.
+/// QQ sends the person back here. The state is checked, and used up, before
+/// QQ is called.
 pub async fn callback(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: UserSession,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, AppError> {
     let now = OffsetDateTime::now_utc();
-    let attempt = session.take_oauth(query.state.as_deref(), now.unix_timestamp())?;
+    let attempt = OAuthAttempt::accept(
+        OAuthAttempt::from_request(&req, &state.keys),
+        query.state.as_deref(),
+        now.unix_timestamp(),
+        state.accounts.db(),
+    )
+    .await?;
+    let mut page = arrive_in_browser(&state, &session, &query, &attempt, now).await?;
+    // The state is used up: the browser may forget it (should this fail, the
+    // cookie only expires later, useless).
+    let _ = page.add_cookie(&removal_cookie());
+    Ok(page)
+}
+
+async fn arrive_in_browser(
+    state: &AppState,
+    session: &UserSession,
+    query: &CallbackQuery,
+    attempt: &OAuthAttempt,
+    now: OffsetDateTime,
+) -> Result<HttpResponse, AppError> {
     let code = query
         .code
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or(AppError::NoCode)?;
     let next = LocalPath::sanitize(Some(&attempt.next));
-    match arrive(&state, code).await? {
+    match arrive(state, code).await? {
         Arrival::Known(user) => {
             session.log_in(user.id)?;
             Ok(see_other(next.as_str()))
@@ -100,7 +123,7 @@ pub async fn callback(
             let token = state.keys.issue_bind_token(&pending, now)?;
             bind_page(
                 StatusCode::OK,
-                &session,
+                session,
                 &token,
                 pending.nickname.as_deref(),
                 "",

@@ -1,9 +1,13 @@
 //! The session, typed: named keys and the operations the flows need, instead
 //! of string keys scattered through handlers. The state itself lives in the
 //! database ([`store::DbSessionStore`]); the cookie carries only a random key.
+//! A QQ login in progress has a cookie of its own ([`attempt`]).
 
+pub mod attempt;
 pub mod rotation;
 pub mod store;
+
+pub use attempt::{OAuthAttempt, StateError};
 
 use std::future::{Ready, ready};
 
@@ -17,51 +21,13 @@ use crate::state::AppState;
 
 /// Used only where no application state is configured.
 const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use subtle::ConstantTimeEq;
-
-/// How long a QQ login may take between leaving for QQ and coming back.
-pub const OAUTH_STATE_TTL_SECS: i64 = 10 * 60;
 
 const USER_ID: &str = "uid";
 const LOGGED_IN_AT: &str = "auth_at";
-const OAUTH: &str = "oauth";
 const BIND: &str = "bind";
 const CSRF: &str = "csrf";
-
-/// A login at QQ that this browser started: the `state` sent to QQ and where to go after.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OAuthAttempt {
-    pub state: String,
-    pub next: String,
-    pub started_at: i64,
-}
-
-impl OAuthAttempt {
-    /// Whether `state` (from the callback) is this attempt's, in time.
-    pub fn check(&self, state: Option<&str>, now: i64) -> Result<(), StateError> {
-        let given = state.unwrap_or_default().as_bytes();
-        // Constant-time: the comparison must not tell an attacker how much of a guess was right.
-        if !bool::from(given.ct_eq(self.state.as_bytes())) {
-            return Err(StateError::Mismatch);
-        }
-        if now.saturating_sub(self.started_at) > OAUTH_STATE_TTL_SECS {
-            return Err(StateError::Expired);
-        }
-        Ok(())
-    }
-}
-
-/// Why the `state` QQ sent back was not accepted.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum StateError {
-    #[error("no QQ login was started in this browser (or it was already used)")]
-    Missing,
-    #[error("state does not match the one this browser was given")]
-    Mismatch,
-    #[error("the QQ login was started too long ago")]
-    Expired,
-}
 
 /// The session could not be written (its state is not serialisable).
 #[derive(Debug, thiserror::Error)]
@@ -77,10 +43,9 @@ pub struct UserSession {
 
 impl UserSession {
     /// Logs `user_id` in, under a fresh session id (no fixation), dropping any
-    /// half-finished QQ login.
+    /// half-finished bind.
     pub fn log_in(&self, user_id: i64) -> Result<(), SessionError> {
         self.session.renew();
-        self.session.remove(OAUTH);
         self.session.remove(BIND);
         self.insert(LOGGED_IN_AT, OffsetDateTime::now_utc().unix_timestamp())?;
         self.insert(USER_ID, user_id)
@@ -104,29 +69,6 @@ impl UserSession {
     /// Ends the session: the server forgets it, so the old cookie is worthless.
     pub fn log_out(&self) {
         self.session.purge();
-    }
-
-    pub fn begin_oauth(&self, attempt: &OAuthAttempt) -> Result<(), SessionError> {
-        self.insert(OAUTH, attempt)
-    }
-
-    /// Removes the pending QQ login and checks `state` against it: a state is
-    /// good for one callback only, in the browser that started it.
-    pub fn take_oauth(&self, state: Option<&str>, now: i64) -> Result<OAuthAttempt, StateError> {
-        let attempt: OAuthAttempt = self
-            .session
-            .remove_as(OAUTH)
-            .and_then(Result::ok)
-            .ok_or(StateError::Missing)?;
-        let given = state.unwrap_or_default().as_bytes();
-        // Constant-time: the comparison must not tell an attacker how much of a guess was right.
-        if !bool::from(given.ct_eq(attempt.state.as_bytes())) {
-            return Err(StateError::Mismatch);
-        }
-        if now - attempt.started_at > OAUTH_STATE_TTL_SECS {
-            return Err(StateError::Expired);
-        }
-        Ok(attempt)
     }
 
     /// Remembers which pending bind this browser may finish.
@@ -173,47 +115,5 @@ impl FromRequest for UserSession {
             session: req.get_session(),
             max_age,
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn attempt() -> OAuthAttempt {
-        OAuthAttempt {
-            state: "s3cret-state".into(),
-            next: "/".into(),
-            started_at: 1_000,
-        }
-    }
-
-    #[test]
-    fn a_state_is_good_for_ten_minutes() {
-        assert_eq!(
-            attempt().check(Some("s3cret-state"), 1_000 + OAUTH_STATE_TTL_SECS),
-            Ok(())
-        );
-        assert_eq!(
-            attempt().check(Some("s3cret-state"), 1_001 + OAUTH_STATE_TTL_SECS),
-            Err(StateError::Expired)
-        );
-    }
-
-    #[test]
-    fn any_other_state_is_a_mismatch() {
-        for given in [
-            None,
-            Some(""),
-            Some("s3cret-stat"),
-            Some("s3cret-state "),
-            Some("S3CRET-STATE"),
-        ] {
-            assert_eq!(
-                attempt().check(given, 1_000),
-                Err(StateError::Mismatch),
-                "{given:?}"
-            );
-        }
     }
 }

@@ -387,13 +387,25 @@ impl TestApp {
         self.count("qq_links").await
     }
 
+    /// Rows in `sessions`: what the server holds for browsers.
+    pub async fn session_count(&self) -> i64 {
+        self.count("sessions").await
+    }
+
+    /// Rows in `used_oauth_states`: the states that have come back from QQ.
+    pub async fn used_state_count(&self) -> i64 {
+        self.count("used_oauth_states").await
+    }
+
     async fn count(&self, table: &'static str) -> i64 {
         use diesel::prelude::*;
-        use qqlogin::db::schema::{qq_links, users};
+        use qqlogin::db::schema::{qq_links, sessions, used_oauth_states, users};
         self.db
             .run(move |conn: &mut DbConn| {
                 Ok(match table {
                     "users" => users::table.count().get_result(conn)?,
+                    "sessions" => sessions::table.count().get_result(conn)?,
+                    "used_oauth_states" => used_oauth_states::table.count().get_result(conn)?,
                     _ => qq_links::table.count().get_result(conn)?,
                 })
             })

@@ -279,16 +279,23 @@ async fn next_never_leads_off_the_site(backend: Backend) {
     }
 }
 
+/// The session's cookie (the login form makes one, for its CSRF token) and
+/// the QQ login's.
 async fn session_cookies_are_http_only_and_same_site(backend: Backend) {
     let app = spawn_app(backend).await;
-    let page = app.get(&Browser::new(), "/oauth/qq/login").await;
-    let cookie = page.headers["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.starts_with("qqlogin_session="), "{cookie}");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
-    assert!(!cookie.contains("Secure"), "plain http in tests: {cookie}");
+    for (path, name) in [
+        ("/login", "qqlogin_session="),
+        ("/oauth/qq/login", "qqlogin_oauth="),
+    ] {
+        let page = app.get(&Browser::new(), path).await;
+        let cookie = page.headers["set-cookie"].to_str().unwrap().to_owned();
+        assert!(cookie.starts_with(name), "{path}: {cookie}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        assert!(!cookie.contains("Secure"), "plain http in tests: {cookie}");
+    }
 }
 
 fn session_cookie(app: &TestApp, browser: &Browser) -> String {

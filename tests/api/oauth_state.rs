@@ -48,6 +48,62 @@ async fn a_state_works_once(backend: Backend) {
     assert_eq!(app.qq.calls_to("/oauth2.0/token"), 1);
 }
 
+/// Someone who kept a copy of the login cookie (a shared computer, a proxy
+/// log) cannot use its state a second time: the server remembers it.
+async fn a_replayed_login_cookie_cannot_use_its_state_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new();
+    let state = app.start_qq_login(&browser, "/").await;
+    let kept_cookies = browser.cookie_header(&app.url("/oauth/qq/callback"));
+    assert!(kept_cookies.contains("qqlogin_oauth="), "{kept_cookies}");
+    let first = app
+        .callback(&browser, &app.qq.grant(&new_openid(), "a"), &state)
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(app.used_state_count().await, 1);
+
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let code = app.qq.grant(&new_openid(), "b");
+    let again = replay
+        .get(app.url(&format!(
+            "/oauth/qq/callback?code={code}&state={}",
+            crate::helpers::urlencode(&state)
+        )))
+        .header("Cookie", &kept_cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 400);
+    assert!(again.text().await.unwrap().contains("登录请求已失效"));
+    assert_eq!(app.qq.calls_to("/oauth2.0/token"), 1, "QQ was asked again");
+}
+
+/// Leaving for QQ costs the server nothing: the attempt rides in its own
+/// encrypted cookie, which the way back clears.
+async fn leaving_for_qq_writes_nothing_on_the_server(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new();
+    for _ in 0..3 {
+        app.start_qq_login(&browser, "/").await;
+    }
+    assert_eq!(app.session_count().await, 0);
+    assert_eq!(app.used_state_count().await, 0);
+
+    let openid = new_openid();
+    app.sign_up_with_qq(&browser, &openid, "13800138000").await;
+    let page = app.qq_login(&browser, &openid, "/").await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(
+        !browser
+            .cookie_header(&app.url("/"))
+            .contains("qqlogin_oauth="),
+        "the used attempt's cookie was not cleared"
+    );
+}
+
 async fn a_state_from_another_browser_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let attacker = Browser::new();
@@ -106,6 +162,8 @@ backend_tests!(
     a_callback_without_a_started_login_is_refused_before_calling_qq,
     a_wrong_or_missing_state_is_refused_before_calling_qq,
     a_state_works_once,
+    a_replayed_login_cookie_cannot_use_its_state_again,
+    leaving_for_qq_writes_nothing_on_the_server,
     a_state_from_another_browser_is_refused,
     qq_sending_the_person_back_without_a_code_says_so,
     the_authorize_redirect_carries_what_qq_needs,

@@ -64,6 +64,20 @@ async fn a_trusted_proxy_names_the_client_for_throttling_and_secure_cookies(back
     let page = wrong_password_via(&app, "13099999997", "198.51.100.3").await;
     let cookie = page.headers["set-cookie"].to_str().unwrap();
     assert!(cookie.contains("; Secure"), "https at the proxy: {cookie}");
+
+    let to_qq = Browser::new()
+        .client
+        .get(app.url("/oauth/qq/login"))
+        .header("x-forwarded-for", "198.51.100.4")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let cookie = to_qq.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("qqlogin_oauth=") && cookie.contains("; Secure"),
+        "the QQ login's cookie behind https: {cookie}"
+    );
 }
 
 async fn forwarding_headers_from_an_untrusted_peer_are_ignored(backend: Backend) {
