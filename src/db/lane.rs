@@ -4,17 +4,18 @@
 //! and back), which on two cores under a login burst took more time than the
 //! queries. A lane is a queue instead: work waits in it asynchronously,
 //! holding no thread and no connection, and a *drainer* — a blocking thread
-//! with one pooled connection — takes whatever has queued, runs it, answers
-//! each caller and takes the next batch, until the queue is empty. When work
-//! comes faster than one drainer clears it, more start, up to the lane's limit.
+//! holding one pooled connection — takes the next piece, runs it, answers its
+//! caller and takes the next, until the queue is empty. When work comes
+//! faster than one drainer clears it, more start, up to the lane's limit.
 //!
 //! SQLite's writes go through a lane of their own with one drainer and group
 //! commit. SQLite lets one connection write at a time; the others wait in its
 //! busy handler, which *sleeps* (1, 2, 5, 10 … ms) before trying again, so
 //! concurrent writers spend a burst asleep, and every commit appends to the
-//! WAL on its own. The write lane runs a batch in one transaction, each write
-//! in its own savepoint (a write that fails is rolled back alone), and commits
-//! once for all; nobody learns that a write succeeded before that commit has.
+//! WAL on its own. The write lane's one drainer takes everything queued and
+//! runs it as a batch in one transaction, each write in its own savepoint (a
+//! write that fails is rolled back alone), and commits once for all; nobody
+//! learns that a write succeeded before that commit has.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -26,7 +27,8 @@ use diesel::Connection;
 use diesel::connection::TransactionManager;
 use tokio::sync::oneshot;
 
-use super::{DbConn, DbError, Manager};
+use super::pool::{Health, Manager, Pooled};
+use super::{DbConn, DbError};
 
 /// The most work one batch takes, so that its latency stays bounded.
 const MAX_BATCH: usize = 64;
@@ -45,6 +47,7 @@ pub(super) enum Mode {
 /// A queue of database work and the drainers that run it.
 pub(super) struct Lane {
     pool: r2d2::Pool<Manager>,
+    health: Arc<Health>,
     mode: Mode,
     wait: Duration,
     queue: Mutex<Queue>,
@@ -58,9 +61,15 @@ struct Queue {
 
 impl Lane {
     /// A lane over `pool`; callers give up after `wait` in the queue.
-    pub(super) fn new(pool: r2d2::Pool<Manager>, mode: Mode, wait: Duration) -> Arc<Self> {
+    pub(super) fn new(
+        pool: r2d2::Pool<Manager>,
+        health: Arc<Health>,
+        mode: Mode,
+        wait: Duration,
+    ) -> Arc<Self> {
         Arc::new(Self {
             pool,
+            health,
             mode,
             wait,
             queue: Mutex::default(),
@@ -118,8 +127,15 @@ impl Lane {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs batches until the queue is empty.
+    /// Runs batches until the queue is empty, on one pooled connection while
+    /// it works. In [`Mode::Each`] a batch is one piece of work, so that the
+    /// lane's drainers share a queue instead of one taking all of it.
     fn drain(self: Arc<Self>) {
+        let batch_size = match self.mode {
+            Mode::Each { .. } => 1,
+            Mode::GroupCommit => MAX_BATCH,
+        };
+        let mut held: Option<r2d2::PooledConnection<Manager>> = None;
         loop {
             let batch: Vec<Box<dyn Job>> = {
                 let mut queue = self.lock();
@@ -127,50 +143,80 @@ impl Lane {
                     queue.drainers -= 1;
                     return;
                 }
-                let n = queue.jobs.len().min(MAX_BATCH);
+                let n = queue.jobs.len().min(batch_size);
                 queue.jobs.drain(..n).collect()
             };
+            let pooled = match held.take().map_or_else(|| self.pool.get(), Ok) {
+                Ok(pooled) => held.insert(pooled),
+                Err(e) => {
+                    let e = Arc::new(e);
+                    for job in batch {
+                        job.fail(DbError::Unavailable(Arc::clone(&e)));
+                    }
+                    continue;
+                }
+            };
             // Work that panics must not leave the lane without its drainer.
-            if catch_unwind(AssertUnwindSafe(|| self.run_batch(batch))).is_err() {
-                log::error!("database work panicked; its batch was abandoned");
+            match catch_unwind(AssertUnwindSafe(|| self.run_batch(pooled, batch))) {
+                Ok(true) => {}
+                // Lost, or in an unknown state: back to the pool, which drops it if broken.
+                Ok(false) => held = None,
+                Err(_) => {
+                    log::error!("database work panicked; its batch was abandoned");
+                    held = None;
+                }
             }
         }
     }
 
-    fn run_batch(&self, batch: Vec<Box<dyn Job>>) {
-        let mut conn = match self.pool.get() {
-            Ok(conn) => conn,
-            Err(e) => {
-                let e = Arc::new(e);
-                for job in batch {
-                    job.fail(DbError::Unavailable(Arc::clone(&e)));
-                }
-                return;
-            }
-        };
-        let conn: &mut DbConn = &mut conn;
+    /// Runs `batch` on `pooled`; `false` when the connection was lost.
+    fn run_batch(&self, pooled: &mut Pooled, batch: Vec<Box<dyn Job>>) -> bool {
         match self.mode {
             Mode::Each { .. } => {
-                for job in batch {
-                    if let Some(done) = job.run(conn, false) {
-                        done.deliver(None);
+                let mut jobs = batch.into_iter();
+                while let Some(job) = jobs.next() {
+                    let Some(done) = job.run(pooled.conn(), false) else {
+                        continue;
+                    };
+                    let alive = pooled.record(&self.health, done.outcome());
+                    done.deliver(None);
+                    if !alive {
+                        // The rest wait for a connection that works.
+                        self.requeue(jobs);
+                        return false;
                     }
                 }
+                true
             }
-            Mode::GroupCommit => commit_together(conn, batch),
+            Mode::GroupCommit => {
+                let committed = commit_together(pooled.conn(), batch);
+                pooled.record(
+                    &self.health,
+                    committed.as_ref().map(|_| ()).map_err(|e| &**e),
+                )
+            }
+        }
+    }
+
+    /// Puts `jobs` back at the head of the queue, in order.
+    fn requeue(&self, jobs: impl DoubleEndedIterator<Item = Box<dyn Job>>) {
+        let mut queue = self.lock();
+        for job in jobs.rev() {
+            queue.jobs.push_front(job);
         }
     }
 }
 
-/// Runs `batch` in one transaction, each job in a savepoint, and tells each how it ended.
-fn commit_together(conn: &mut DbConn, batch: Vec<Box<dyn Job>>) {
+/// Runs `batch` in one transaction, each job in a savepoint, and tells each
+/// how it ended; returns how the transaction ended.
+fn commit_together(conn: &mut DbConn, batch: Vec<Box<dyn Job>>) -> Result<(), Arc<DbError>> {
     type Tm = <DbConn as Connection>::TransactionManager;
     if let Err(e) = Tm::begin_transaction(conn) {
         let e = Arc::new(e);
         for job in batch {
             job.fail(DbError::Commit(Arc::clone(&e)));
         }
-        return;
+        return Err(Arc::new(DbError::Commit(e)));
     }
     let done: Vec<_> = batch
         .into_iter()
@@ -185,6 +231,7 @@ fn commit_together(conn: &mut DbConn, batch: Vec<Box<dyn Job>>) {
     for done in done {
         done.deliver(committed.as_ref().err());
     }
+    committed.map_err(|e| Arc::new(DbError::Commit(e)))
 }
 
 /// Queued work, whatever it returns.
@@ -198,6 +245,8 @@ trait Job: Send {
 
 /// Work that ran, its answer held until its transaction (if any) has committed.
 trait Done: Send {
+    /// How the work itself ended.
+    fn outcome(&self) -> Result<(), &DbError>;
     fn deliver(self: Box<Self>, commit_error: Option<&Arc<diesel::result::Error>>);
 }
 
@@ -262,6 +311,10 @@ struct Answer<T> {
 }
 
 impl<T: Send> Done for Answer<T> {
+    fn outcome(&self) -> Result<(), &DbError> {
+        self.result.as_ref().map(|_| ())
+    }
+
     fn deliver(self: Box<Self>, commit_error: Option<&Arc<diesel::result::Error>>) {
         let result = match (self.result, commit_error) {
             (Ok(_), Some(e)) => Err(DbError::Commit(Arc::clone(e))),

@@ -13,6 +13,7 @@ pub mod batch;
 mod lane;
 pub mod login_failure;
 pub mod oauth_state;
+mod pool;
 pub mod qq_link;
 pub mod schema;
 pub mod session;
@@ -21,16 +22,15 @@ pub mod user;
 use std::sync::Arc;
 use std::time::Duration;
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::R2D2Connection;
 use diesel::sqlite::SqliteConnection;
-use diesel::{Connection, ConnectionError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use secrecy::ExposeSecret;
 
 use crate::config::DatabaseUrl;
 use lane::Lane;
+use pool::{Health, Manager};
 
 /// A connection to either backend; diesel dispatches every query on the variant.
 #[derive(diesel::MultiConnection)]
@@ -84,48 +84,8 @@ impl DbError {
         match self {
             Self::Unavailable(_) | Self::Saturated => true,
             Self::Shared(e) => e.is_unavailable(),
-            _ => false,
+            _ => self.is_connection_lost(),
         }
-    }
-}
-
-/// Opens connections for the pool, choosing the backend by the URL's scheme.
-#[derive(Debug)]
-struct Manager {
-    target: DatabaseUrl,
-}
-
-impl r2d2::ManageConnection for Manager {
-    type Connection = DbConn;
-    type Error = ConnectionError;
-
-    fn connect(&self) -> Result<DbConn, ConnectionError> {
-        match &self.target {
-            DatabaseUrl::Sqlite { path } => {
-                let mut conn = SqliteConnection::establish(path)?;
-                // foreign_keys: SQLite ignores REFERENCES unless asked, per connection.
-                // busy_timeout: writers queue for the lock instead of failing at once.
-                // WAL: readers never block the writer; NORMAL sync is safe under WAL.
-                conn.batch_execute(
-                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-                )
-                .map_err(ConnectionError::CouldntSetupConfiguration)?;
-                Ok(DbConn::Sqlite(conn))
-            }
-            DatabaseUrl::Postgres { url } => Ok(DbConn::Postgres(PgConnection::establish(
-                url.expose_secret(),
-            )?)),
-        }
-    }
-
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
-        conn.ping()
-            .map_err(ConnectionError::CouldntSetupConfiguration)
-    }
-
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
-        conn.is_broken()
     }
 }
 
@@ -143,6 +103,7 @@ impl Db {
     /// most `connection_timeout` for its turn.
     pub fn new(target: DatabaseUrl, max_size: u32, connection_timeout: Duration) -> Self {
         let sqlite = matches!(target, DatabaseUrl::Sqlite { .. });
+        let health = Arc::new(Health::default());
         let pool = r2d2::Pool::builder()
             // On SQLite the writer has a connection of its own, beside the others.
             .max_size(max_size + u32::from(sqlite))
@@ -151,13 +112,15 @@ impl Db {
             // r2d2 logs every failed connection attempt on its own; ours go
             // through the request's error, once.
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(Manager { target });
+            .build_unchecked(Manager {
+                target,
+                health: Arc::clone(&health),
+            });
         let drainers = usize::try_from(max_size).unwrap_or(usize::MAX);
-        let writes =
-            sqlite.then(|| Lane::new(pool.clone(), lane::Mode::GroupCommit, connection_timeout));
+        let lane = |mode| Lane::new(pool.clone(), Arc::clone(&health), mode, connection_timeout);
         Self {
-            lane: Lane::new(pool, lane::Mode::Each { drainers }, connection_timeout),
-            writes,
+            writes: sqlite.then(|| lane(lane::Mode::GroupCommit)),
+            lane: lane(lane::Mode::Each { drainers }),
         }
     }
 

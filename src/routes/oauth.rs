@@ -15,7 +15,7 @@ use crate::error::AppError;
 use crate::flow::{Arrival, arrive, random_token};
 use crate::qq::Display;
 use crate::session::attempt::removal_cookie;
-use crate::session::{OAuthAttempt, UserSession};
+use crate::session::{OAuthAttempt, StateError, UserSession};
 use crate::state::AppState;
 use crate::templates::{BindPage, render};
 use crate::token::PendingBind;
@@ -78,13 +78,14 @@ pub async fn callback(
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, AppError> {
     let now = OffsetDateTime::now_utc();
-    let attempt = OAuthAttempt::accept(
-        OAuthAttempt::from_request(&req, &state.keys),
-        query.state.as_deref(),
-        now.unix_timestamp(),
-        state.accounts.db(),
-    )
-    .await?;
+    let attempt = OAuthAttempt::from_request(&req, &state.keys)
+        .ok_or(StateError::Missing)?
+        .use_once(
+            query.state.as_deref(),
+            now.unix_timestamp(),
+            state.accounts.db(),
+        )
+        .await?;
     let mut page = arrive_in_browser(&state, &session, &query, &attempt, now).await?;
     // The state is used up: the browser may forget it (should this fail, the
     // cookie only expires later, useless).

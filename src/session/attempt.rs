@@ -96,17 +96,16 @@ impl OAuthAttempt {
             .and_then(|plain| serde_json::from_str(plain.value()).ok())
     }
 
-    /// Checks `state` against the attempt and marks it used: it must be this
-    /// browser's, in time, and never seen before. Nothing has been asked of QQ yet.
-    pub async fn accept(
-        attempt: Option<Self>,
+    /// Checks `state` (from the callback) against the attempt and marks it
+    /// used: it must be this attempt's, in time, and never seen before.
+    pub async fn use_once(
+        self,
         state: Option<&str>,
         now: i64,
         db: &Db,
     ) -> Result<Self, AttemptError> {
-        let attempt = attempt.ok_or(StateError::Missing)?;
-        attempt.check(state, now)?;
-        let hash = hex_sha256(&attempt.state);
+        self.check(state, now)?;
+        let hash = hex_sha256(&self.state);
         let forget_at = db::now().saturating_add(time::Duration::seconds(OAUTH_STATE_TTL_SECS));
         let first_use = db
             .write(move |conn| db::oauth_state::use_once(conn, &hash, forget_at))
@@ -114,7 +113,7 @@ impl OAuthAttempt {
         if !first_use {
             return Err(StateError::Missing.into());
         }
-        Ok(attempt)
+        Ok(self)
     }
 }
 

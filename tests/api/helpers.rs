@@ -445,6 +445,8 @@ pub fn new_openid() -> String {
 pub struct DbProxy {
     pub port: u16,
     open: tokio::sync::watch::Sender<bool>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    active: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl DbProxy {
@@ -455,6 +457,10 @@ impl DbProxy {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let (open, watch) = tokio::sync::watch::channel(true);
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = accepted.clone();
+        let active = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let open_now = active.clone();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -470,19 +476,37 @@ impl DbProxy {
                     if !*watch.borrow() {
                         continue; // dropped: the connection is refused at once
                     }
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let open_now = open_now.clone();
+                    open_now.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     tokio::spawn(async move {
-                        let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
-                            return;
-                        };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                            _ = watch.wait_for(|open| !open) => {}
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                                _ = watch.wait_for(|open| !open) => {}
+                            }
                         }
+                        open_now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                     });
                 }
             });
         });
-        Self { port, open }
+        Self {
+            port,
+            open,
+            accepted,
+            active,
+        }
+    }
+
+    /// How many connections through it are open now.
+    pub fn open_connections(&self) -> usize {
+        self.active.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many connections it has let through so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Drops every connection and refuses new ones.

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use futures_util::future::join_all;
 use qqlogin::db::batch::Batched;
@@ -13,7 +14,7 @@ use qqlogin::db::user::User;
 use qqlogin::db::{self, Db, DbConn, DbError};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{Backend, DbProxy, TestDb, eventually};
 
 async fn migrated(backend: &Backend, wait: Duration) -> (TestDb, Db) {
     let test_db = TestDb::new(backend);
@@ -261,6 +262,59 @@ async fn lookups_that_cannot_get_their_turn_all_hear_busy(backend: Backend) {
     held.await.unwrap();
     let user = lookups.get("OPENID-13800000001".to_owned()).await.unwrap();
     assert_eq!(user.unwrap().mobile, "13800000001");
+}
+
+/// A connection that answered a moment ago leaves the pool unchecked (no
+/// round trip), but once one is found dead — the server went away — every
+/// other is checked again before use: after a blip only the request that met
+/// the dead connection fails, with a 503, and the next ones work.
+#[actix_web::test]
+async fn after_a_lost_connection_the_other_pooled_ones_are_checked_before_use() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    let proxy = DbProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let proxied = url.replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
+    let db = Db::new(
+        qqlogin::config::DatabaseUrl::parse(&proxied).unwrap(),
+        2,
+        Duration::from_secs(5),
+    );
+    let slow = || db.run(|conn| Ok(conn.batch_execute("SELECT pg_sleep(0.02)")?));
+    // Enough at once that both connections open (a second drainer starts).
+    for result in join_all((0..12).map(|_| slow())).await {
+        result.unwrap();
+    }
+    assert_eq!(
+        proxy.connections(),
+        2,
+        "the pool should hold two connections"
+    );
+
+    proxy.cut();
+    let cut = eventually(Duration::from_secs(5), async || {
+        proxy.open_connections() == 0
+    })
+    .await;
+    assert!(cut, "the proxy did not drop the connections");
+    proxy.restore();
+    let mut failures = 0;
+    for i in 0..6 {
+        match db.run(|conn| Ok(conn.batch_execute("SELECT 1")?)).await {
+            Ok(()) => {}
+            Err(e) => {
+                assert!(e.is_unavailable(), "a lost connection is a 503: {e}");
+                assert_eq!(i, 0, "only the first query may meet a dead connection");
+                failures += 1;
+            }
+        }
+    }
+    assert!(failures <= 1);
+    assert_eq!(
+        proxy.connections(),
+        3,
+        "the dead pair replaced by one new connection"
+    );
 }
 
 backend_tests!(
