@@ -255,7 +255,7 @@ const fn scenario(
     }
 }
 
-const SCENARIOS: [Scenario; 9] = [
+const SCENARIOS: [Scenario; 10] = [
     scenario(
         "bound-c32",
         "JSON callback, bound, SQLite",
@@ -316,6 +316,14 @@ const SCENARIOS: [Scenario; 9] = [
         "pg-bound-c256",
         "JSON callback, bound, PostgreSQL",
         Flow::Bound,
+        Store::Postgres,
+        256,
+        false,
+    ),
+    scenario(
+        "pg-page-c256",
+        "page flow login+callback, PostgreSQL",
+        Flow::Page,
         Store::Postgres,
         256,
         false,

@@ -85,7 +85,7 @@ where
             // Its own task: the flush answers every look-up in the list, so it
             // must not depend on the first one's request staying alive.
             let inner = Arc::clone(&self.inner);
-            actix_web::rt::spawn(async move {
+            tokio::spawn(async move {
                 let flushing = Arc::clone(&inner);
                 let result = inner
                     .db
