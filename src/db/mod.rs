@@ -1,9 +1,8 @@
 //! Storage: one connection type for SQLite and PostgreSQL, an r2d2 pool, and
-//! the one door ([`Db::run`]) through which async code reaches them.
+//! the two doors ([`Db::run`], [`Db::write`]) through which async code reaches them.
 //!
 //! Queries are plain synchronous functions in the submodules; they take a
-//! `&mut DbConn` and know nothing of actix. Async code reaches them through
-//! [`Db::run`] and, for writes, [`Db::write`]: both queue the work in a
+//! `&mut DbConn` and know nothing of actix. Both doors queue the work in a
 //! [`lane`] that blocking threads drain. Look-ups by a unique key use
 //! `get_result`, not `first`: `first` binds its `LIMIT` as a parameter, and
 //! SQLite re-prepares a statement whose bound `LIMIT` changes, on every call

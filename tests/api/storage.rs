@@ -39,39 +39,37 @@ async fn session_ids(db: &Db) -> Vec<String> {
     .unwrap()
 }
 
+/// Work that blocks its drainer until the test lets it go.
+type Held = (mpsc::Sender<()>, actix_web::rt::task::JoinHandle<()>);
+
 /// Occupies `db`'s lane for reads (with a pool of one, all of it) until the
 /// returned sender sends; returns once the blocking work is running.
-async fn hold_reads(db: &Db) -> (mpsc::Sender<()>, actix_web::rt::task::JoinHandle<()>) {
-    let (release, released) = mpsc::channel::<()>();
-    let (started, running) = tokio::sync::oneshot::channel();
-    let db = db.clone();
-    let held = actix_web::rt::spawn(async move {
-        db.run(move |_conn| {
-            let _ = started.send(());
-            let _ = released.recv();
-            Ok(())
-        })
-        .await
-        .unwrap();
-    });
-    running.await.unwrap();
-    (release, held)
+async fn hold_reads(db: &Db) -> Held {
+    hold(db, false).await
 }
 
 /// Occupies `db`'s writes until the returned sender sends (or is dropped);
 /// returns once the blocking write is running.
-async fn hold_writes(db: &Db) -> (mpsc::Sender<()>, actix_web::rt::task::JoinHandle<()>) {
+async fn hold_writes(db: &Db) -> Held {
+    hold(db, true).await
+}
+
+async fn hold(db: &Db, write: bool) -> Held {
     let (release, released) = mpsc::channel::<()>();
     let (started, running) = tokio::sync::oneshot::channel();
+    let work = move |_: &mut DbConn| {
+        let _ = started.send(());
+        let _ = released.recv();
+        Ok(())
+    };
     let db = db.clone();
     let held = actix_web::rt::spawn(async move {
-        db.write(move |_conn| {
-            let _ = started.send(());
-            let _ = released.recv();
-            Ok(())
-        })
-        .await
-        .unwrap();
+        let done = if write {
+            db.write(work).await
+        } else {
+            db.run(work).await
+        };
+        done.unwrap();
     });
     running.await.unwrap();
     (release, held)
