@@ -173,6 +173,21 @@ mod tests {
     }
 
     #[test]
+    fn during_a_key_change_an_attempt_made_under_the_previous_key_still_counts() {
+        use secrecy::SecretString;
+        let secret = |c: char| SecretString::from(c.to_string().repeat(64));
+        let before = Keys::with_previous(&secret('a'), None);
+        let after = Keys::with_previous(&secret('b'), Some(&secret('a')));
+        let stranger = Keys::with_previous(&secret('c'), None);
+        let req = actix_web::test::TestRequest::default()
+            .cookie(attempt().to_cookie(&before.cookie, false))
+            .to_http_request();
+        let read = |keys: &Keys| OAuthAttempt::from_request(&req, keys).map(|a| a.state);
+        assert_eq!(read(&after).as_deref(), Some("s3cret-state"));
+        assert_eq!(read(&stranger), None);
+    }
+
+    #[test]
     fn the_cookie_can_be_read_back_only_with_our_key() {
         let key = Key::generate();
         let cookie = attempt().to_cookie(&key, true);
