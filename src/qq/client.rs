@@ -22,6 +22,8 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connecting should take a round trip or two; waiting longer than this for
 /// a TCP/TLS handshake only eats the budget left for the answer.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an idle connection to QQ is kept for reuse.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// The longest authorization code sent to QQ. QQ's are 32 hex digits; the
 /// bound keeps whatever a browser sends us from turning into a huge request.
@@ -148,7 +150,11 @@ impl QqClient {
             // QQ answers directly; following a redirect would resend the code
             // and secret to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Below the keep-alive time-outs servers commonly use (5 s and
+            // up): reusing an idle connection just as the server closes it
+            // fails the request ("connection closed before message
+            // completed"), and for the token call that is a failed login.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             // Every login in flight holds a connection to QQ; with fewer idle
             // ones kept, a burst keeps opening and dropping TCP connections
             // (11 % of the CPU at 256 concurrent logins; BENCHMARKS.md).
