@@ -450,6 +450,21 @@ pub struct DbProxy {
 }
 
 impl DbProxy {
+    /// A proxy in front of the test PostgreSQL server and the URL that goes
+    /// through it; `None` when PostgreSQL tests are not run.
+    pub async fn in_front_of_postgres() -> Option<(Self, String)> {
+        let Some(Backend::Postgres(direct)) = Backend::postgres() else {
+            return None;
+        };
+        let proxy = Self::start("127.0.0.1:5432".parse().unwrap()).await;
+        let proxied = direct.replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
+        assert_ne!(
+            proxied, direct,
+            "TEST_DATABASE_URL must point at 127.0.0.1:5432"
+        );
+        Some((proxy, proxied))
+    }
+
     /// Runs on a thread of its own: the test's runtime may block on a
     /// connection through it (schema set-up uses a blocking client).
     pub async fn start(target: std::net::SocketAddr) -> Self {

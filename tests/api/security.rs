@@ -370,15 +370,9 @@ backend_tests!(
 /// PostgreSQL going away mid-run and coming back: 503s meanwhile, no restart needed.
 #[actix_web::test]
 async fn the_database_going_away_gives_503s_and_recovery_without_restart() {
-    let Some(Backend::Postgres(base)) = Backend::postgres() else {
+    let Some((proxy, proxied)) = DbProxy::in_front_of_postgres().await else {
         return;
     };
-    let proxy = DbProxy::start("127.0.0.1:5432".parse().unwrap()).await;
-    let proxied = base.replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
-    assert_ne!(
-        proxied, base,
-        "TEST_DATABASE_URL must point at 127.0.0.1:5432"
-    );
     let app = spawn_app(Backend::Postgres(proxied)).await;
     let browser = Browser::new();
     app.sign_up_with_qq(&browser, &new_openid(), "13800138000")

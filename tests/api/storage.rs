@@ -268,11 +268,9 @@ async fn lookups_that_cannot_get_their_turn_all_hear_busy(backend: Backend) {
 /// the dead connection fails, with a 503, and the next ones work.
 #[actix_web::test]
 async fn after_a_lost_connection_the_other_pooled_ones_are_checked_before_use() {
-    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+    let Some((proxy, proxied)) = DbProxy::in_front_of_postgres().await else {
         return;
     };
-    let proxy = DbProxy::start("127.0.0.1:5432".parse().unwrap()).await;
-    let proxied = url.replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
     let db = Db::new(
         qqlogin::config::DatabaseUrl::parse(&proxied).unwrap(),
         2,
