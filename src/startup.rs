@@ -29,6 +29,8 @@ use crate::token::Keys;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "qqlogin_session";
+/// Where actix-web's `Logger` writes the access log.
+const ACCESS_LOG_TARGET: &str = "actix_web::middleware::logger";
 /// How often expired sessions are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
@@ -94,6 +96,9 @@ impl Application {
         let idle = actix_web::cookie::time::Duration::seconds(
             i64::try_from(config.session_idle.as_secs()).unwrap_or(i64::MAX),
         );
+        // Even with its lines filtered out, the access log formats every
+        // request; an operator at `RUST_LOG=warn` should not pay for that.
+        let log_requests = log::log_enabled!(target: ACCESS_LOG_TARGET, log::Level::Info);
         let mut server = HttpServer::new(move || {
             let session =
                 SessionMiddleware::builder(DbSessionStore::new(db.clone()), cookie_key.clone())
@@ -112,7 +117,7 @@ impl Application {
             let dev_qq = dev_qq.clone();
             App::new()
                 .wrap(security_headers())
-                .wrap(access_log())
+                .wrap(Condition::new(log_requests, access_log()))
                 .app_data(state.clone())
                 .app_data(routes::form_config())
                 .app_data(routes::query_config())

@@ -27,6 +27,7 @@ use diesel::Connection;
 use diesel::connection::TransactionManager;
 use tokio::sync::oneshot;
 
+use super::checkpoint::Checkpointer;
 use super::pool::{Health, Manager, Pooled};
 use super::{DbConn, DbError};
 
@@ -51,6 +52,8 @@ pub(super) struct Lane {
     mode: Mode,
     wait: Duration,
     queue: Mutex<Queue>,
+    /// Told of every commit (SQLite's writes), so that it copies the WAL back soon.
+    checkpointer: Option<Checkpointer>,
 }
 
 #[derive(Default)]
@@ -66,6 +69,7 @@ impl Lane {
         health: Arc<Health>,
         mode: Mode,
         wait: Duration,
+        checkpointer: Option<Checkpointer>,
     ) -> Arc<Self> {
         Arc::new(Self {
             pool,
@@ -73,6 +77,7 @@ impl Lane {
             mode,
             wait,
             queue: Mutex::default(),
+            checkpointer,
         })
     }
 
@@ -190,6 +195,9 @@ impl Lane {
             }
             Mode::GroupCommit => {
                 let committed = commit_together(pooled.conn(), batch);
+                if let Some(checkpointer) = &self.checkpointer {
+                    checkpointer.nudge();
+                }
                 pooled.record(
                     &self.health,
                     committed.as_ref().map(|_| ()).map_err(|e| &**e),
@@ -207,8 +215,8 @@ impl Lane {
     }
 }
 
-/// Runs `batch` in one transaction, each job in a savepoint, and tells each
-/// how it ended; returns how the transaction ended.
+/// Runs `batch` in one transaction, each job in a savepoint (unless it is
+/// alone), and tells each how it ended; returns how the transaction ended.
 fn commit_together(conn: &mut DbConn, batch: Vec<Box<dyn Job>>) -> Result<(), Arc<DbError>> {
     type Tm = <DbConn as Connection>::TransactionManager;
     if let Err(e) = Tm::begin_transaction(conn) {
@@ -218,10 +226,21 @@ fn commit_together(conn: &mut DbConn, batch: Vec<Box<dyn Job>>) -> Result<(), Ar
         }
         return Err(Arc::new(DbError::Commit(e)));
     }
+    // A write alone in its batch needs no savepoint (two statements for
+    // SQLite to parse and run): should it fail, the whole transaction is
+    // rolled back, and it holds nothing else.
+    let savepoints = batch.len() > 1;
     let done: Vec<_> = batch
         .into_iter()
-        .filter_map(|job| job.run(conn, true))
+        .filter_map(|job| job.run(conn, savepoints))
         .collect();
+    if !savepoints && done.iter().any(|d| d.outcome().is_err()) {
+        let rolled_back = Tm::rollback_transaction(conn).map_err(Arc::new);
+        for done in done {
+            done.deliver(None);
+        }
+        return rolled_back.map_err(|e| Arc::new(DbError::Commit(e)));
+    }
     let committed = Tm::commit_transaction(conn).map_err(Arc::new);
     if committed.is_err() {
         // Leaves the connection clean for the pool; if even this fails, the

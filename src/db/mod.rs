@@ -9,6 +9,7 @@
 //! (measured: 13.3 µs → 3.7 µs per look-up; BENCHMARKS.md).
 
 pub mod batch;
+mod checkpoint;
 mod lane;
 pub mod login_failure;
 pub mod oauth_state;
@@ -28,6 +29,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseUrl;
+use checkpoint::Checkpointer;
 use lane::Lane;
 use pool::{Health, Manager};
 
@@ -102,6 +104,17 @@ impl Db {
     /// most `connection_timeout` for its turn.
     pub fn new(target: DatabaseUrl, max_size: u32, connection_timeout: Duration) -> Self {
         let sqlite = matches!(target, DatabaseUrl::Sqlite { .. });
+        let checkpointer = match &target {
+            DatabaseUrl::Sqlite { path } => Checkpointer::start(path.clone())
+                .inspect_err(|e| {
+                    log::error!(
+                        "no background WAL checkpoints ({e}): SQLite's own start at {} pages",
+                        checkpoint::BACKSTOP_PAGES
+                    );
+                })
+                .ok(),
+            DatabaseUrl::Postgres { .. } => None,
+        };
         let health = Arc::new(Health::default());
         let pool = r2d2::Pool::builder()
             // On SQLite the writer has a connection of its own, beside the others.
@@ -116,10 +129,18 @@ impl Db {
                 health: Arc::clone(&health),
             });
         let drainers = usize::try_from(max_size).unwrap_or(usize::MAX);
-        let lane = |mode| Lane::new(pool.clone(), Arc::clone(&health), mode, connection_timeout);
+        let lane = |mode, checkpointer| {
+            Lane::new(
+                pool.clone(),
+                Arc::clone(&health),
+                mode,
+                connection_timeout,
+                checkpointer,
+            )
+        };
         Self {
-            writes: sqlite.then(|| lane(lane::Mode::GroupCommit)),
-            lane: lane(lane::Mode::Each { drainers }),
+            writes: sqlite.then(|| lane(lane::Mode::GroupCommit, checkpointer)),
+            lane: lane(lane::Mode::Each { drainers }, None),
         }
     }
 

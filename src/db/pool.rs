@@ -20,6 +20,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
 use secrecy::ExposeSecret;
 
+use super::checkpoint::BACKSTOP_PAGES;
 use super::{DbConn, DbError};
 use crate::config::DatabaseUrl;
 
@@ -93,10 +94,12 @@ impl r2d2::ManageConnection for Manager {
                 // foreign_keys: SQLite ignores REFERENCES unless asked, per connection.
                 // busy_timeout: writers queue for the lock instead of failing at once.
                 // WAL: readers never block the writer; NORMAL sync is safe under WAL.
-                conn.batch_execute(
+                // wal_autocheckpoint: checkpoints run beside the writer (`checkpoint`).
+                conn.batch_execute(&format!(
                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-                )
+                     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES};"
+                ))
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 DbConn::Sqlite(conn)
             }

@@ -11,7 +11,6 @@
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::db::{self, Db, DbError};
@@ -105,7 +104,7 @@ impl OAuthAttempt {
         db: &Db,
     ) -> Result<Self, AttemptError> {
         self.check(state, now)?;
-        let hash = hex_sha256(&self.state);
+        let hash = super::sha256_hex(&self.state);
         let forget_at = db::now().saturating_add(time::Duration::seconds(OAUTH_STATE_TTL_SECS));
         let first_use = db
             .write(move |conn| db::oauth_state::use_once(conn, &hash, forget_at))
@@ -122,13 +121,6 @@ pub fn removal_cookie() -> Cookie<'static> {
     let mut cookie = Cookie::build(OAUTH_COOKIE, "").path("/").finish();
     cookie.make_removal();
     cookie
-}
-
-fn hex_sha256(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

@@ -103,6 +103,13 @@ impl UserSession {
     }
 }
 
+/// The SHA-256 of `value`, in hex: how the database keys what a cookie
+/// carries, so that a copy of a table gives no usable cookie.
+pub(crate) fn sha256_hex(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    base16ct::lower::encode_string(&Sha256::digest(value.as_bytes()))
+}
+
 impl FromRequest for UserSession {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
@@ -115,5 +122,16 @@ impl FromRequest for UserSession {
             session: req.get_session(),
             max_age,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sha256_hex_is_the_lowercase_hex_digest() {
+        assert_eq!(
+            super::sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

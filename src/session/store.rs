@@ -7,7 +7,6 @@ use actix_session::storage::{
     LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key,
 };
 use actix_web::cookie::time::Duration;
-use sha2::{Digest, Sha256};
 
 use crate::db::{self, Db};
 
@@ -25,8 +24,7 @@ impl DbSessionStore {
 
 /// The row id for a session key: a leaked table gives no usable cookie.
 fn row_id(key: &SessionKey) -> String {
-    let digest = Sha256::digest(key.as_ref().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    super::sha256_hex(key.as_ref())
 }
 
 fn expiry(ttl: &Duration) -> time::PrimitiveDateTime {

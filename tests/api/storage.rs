@@ -348,3 +348,63 @@ async fn on_sqlite_a_write_that_fails_halfway_leaves_nothing_and_spoils_no_neigh
     after.await.unwrap();
     assert_eq!(session_ids(&db).await, ["after", "before", "taken"]);
 }
+
+/// A write alone in its batch runs without a savepoint of its own; failing
+/// half-way, it still leaves nothing behind.
+#[actix_web::test]
+async fn on_sqlite_a_lone_write_that_fails_halfway_leaves_nothing() {
+    let (_test_db, db) = migrated(&Backend::Sqlite, Duration::from_secs(10)).await;
+    db.write(|conn| insert_session(conn, "taken"))
+        .await
+        .unwrap();
+
+    let halfway = db
+        .write(|conn| {
+            insert_session(conn, "half")?;
+            insert_session(conn, "taken")
+        })
+        .await;
+
+    assert!(halfway.unwrap_err().is_unique_violation());
+    assert_eq!(session_ids(&db).await, ["taken"]);
+    db.write(|conn| insert_session(conn, "after"))
+        .await
+        .unwrap();
+    assert_eq!(session_ids(&db).await, ["after", "taken"]);
+}
+
+/// On SQLite the writes reach the database file itself soon after they
+/// commit: a thread beside the writer copies the WAL back (the writer's own
+/// automatic checkpoint only starts at 20 000 pages, 80 MB of WAL).
+#[actix_web::test]
+async fn on_sqlite_committed_writes_are_checkpointed_into_the_database_file() {
+    let (test_db, db) = migrated(&Backend::Sqlite, Duration::from_secs(10)).await;
+    let qqlogin::config::DatabaseUrl::Sqlite { path } = &test_db.url else {
+        unreachable!("a SQLite test database");
+    };
+    let file_size = || std::fs::metadata(path).map_or(0, |m| m.len());
+    let before = file_size();
+
+    let writes = (0..200).map(|i| {
+        let db = db.clone();
+        async move {
+            db.write(move |conn| insert_session(conn, &format!("s{i:03}")))
+                .await
+        }
+    });
+    for written in join_all(writes).await {
+        written.unwrap();
+    }
+
+    // 200 sessions take more than ten 4 KiB pages of table and index.
+    let grown = eventually(Duration::from_secs(10), async || {
+        file_size() >= before + 10 * 4096
+    })
+    .await;
+    assert!(
+        grown,
+        "the database file stayed at {} bytes (from {before}): the writes are still only in the WAL",
+        file_size()
+    );
+    assert_eq!(session_ids(&db).await.len(), 200);
+}
