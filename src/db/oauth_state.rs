@@ -7,7 +7,8 @@ use time::PrimitiveDateTime;
 use super::schema::used_oauth_states;
 use super::{DbConn, DbError};
 
-/// Marks `state_hash` used, remembered until `expires_at`; `false` when it
+/// Marks the state keyed `state_hash` ([`crate::session::db_key`]: its time
+/// and SHA-256) used, remembered until `expires_at`; `false` when it
 /// already was (the unique key decides, so two callbacks at once cannot both win).
 pub fn use_once(
     conn: &mut DbConn,

@@ -33,7 +33,7 @@ pub async fn start(
     query: web::Query<StartQuery>,
 ) -> Result<HttpResponse, AppError> {
     let attempt = OAuthAttempt {
-        state: random_token(),
+        state: crate::session::time_ordered_token(),
         next: LocalPath::sanitize(query.next.as_deref())
             .as_str()
             .to_owned(),

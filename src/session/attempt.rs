@@ -104,10 +104,10 @@ impl OAuthAttempt {
         db: &Db,
     ) -> Result<Self, AttemptError> {
         self.check(state, now)?;
-        let hash = super::sha256_hex(&self.state);
+        let key = super::db_key(&self.state);
         let forget_at = db::now().saturating_add(time::Duration::seconds(OAUTH_STATE_TTL_SECS));
         let first_use = db
-            .write(move |conn| db::oauth_state::use_once(conn, &hash, forget_at))
+            .write(move |conn| db::oauth_state::use_once(conn, &key, forget_at))
             .await?;
         if !first_use {
             return Err(StateError::Missing.into());

@@ -103,9 +103,35 @@ impl UserSession {
     }
 }
 
-/// The SHA-256 of `value`, in hex: how the database keys what a cookie
-/// carries, so that a copy of a table gives no usable cookie.
-pub(crate) fn sha256_hex(value: &str) -> String {
+/// A secret that sorts by when it was made: the time in milliseconds as 12
+/// hex digits, a dot, then 256 random bits ([`crate::flow::random_token`]).
+///
+/// Session keys and login states are such secrets so that their rows sort by
+/// age too ([`db_key`]): a random key puts every new row on a random page of
+/// its table's b-tree, so a burst of logins wrote (and checkpointed) a page
+/// per login, more as the table grew; in time order a batch of new rows
+/// shares the pages at the b-tree's right edge.
+pub(crate) fn time_ordered_token() -> String {
+    let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    format!("{millis:012x}.{}", crate::flow::random_token())
+}
+
+/// The database key of a secret that a cookie carries: its SHA-256 (a copy of
+/// the table gives no usable cookie), behind the secret's time prefix when it
+/// has one ([`time_ordered_token`]). Secrets made before there was a prefix
+/// (a dot never occurs in them) keep their plain hash.
+pub(crate) fn db_key(secret: &str) -> String {
+    match secret.split_once('.') {
+        Some((prefix, _))
+            if prefix.len() == 12 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            format!("{prefix}.{}", sha256_hex(secret))
+        }
+        _ => sha256_hex(secret),
+    }
+}
+
+fn sha256_hex(value: &str) -> String {
     use sha2::{Digest, Sha256};
     base16ct::lower::encode_string(&Sha256::digest(value.as_bytes()))
 }
@@ -127,11 +153,46 @@ impl FromRequest for UserSession {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn sha256_hex_is_the_lowercase_hex_digest() {
         assert_eq!(
-            super::sha256_hex("abc"),
+            sha256_hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn a_time_ordered_secret_is_keyed_by_its_time_and_its_hash_only() {
+        let secret = time_ordered_token();
+        let (prefix, random) = secret.split_once('.').unwrap();
+        assert_eq!(prefix.len(), 12);
+        assert_eq!(random.len(), 43, "256 random bits");
+        let key = db_key(&secret);
+        assert_eq!(key, format!("{prefix}.{}", sha256_hex(&secret)));
+        assert!(!key.contains(random));
+    }
+
+    #[test]
+    fn later_secrets_get_later_keys() {
+        let first = db_key(&time_ordered_token());
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = db_key(&time_ordered_token());
+        assert!(first < second, "{first} then {second}");
+    }
+
+    #[test]
+    fn secrets_without_a_time_prefix_keep_their_plain_hash() {
+        // actix-session's own keys (64 alphanumerics), and states made before the prefix.
+        for old in [
+            "0123456789abcdefABCDEF0123456789abcdefABCDEF0123456789abcdefABCD",
+            "Zm9vYmFyYmF6cXV4LXF1dXhfY29yZ2VncmF1bHRnYXJwbHk",
+            "0123456789a.x",
+            "0123456789ag.x",
+        ] {
+            assert_eq!(db_key(old).len(), 64, "{old}");
+        }
+        assert_eq!(db_key("0123456789ab.x").len(), 12 + 1 + 64);
     }
 }

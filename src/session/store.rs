@@ -24,7 +24,14 @@ impl DbSessionStore {
 
 /// The row id for a session key: a leaked table gives no usable cookie.
 fn row_id(key: &SessionKey) -> String {
-    super::sha256_hex(key.as_ref())
+    super::db_key(key.as_ref())
+}
+
+/// A fresh session key, in time order ([`super::time_ordered_token`]).
+fn new_key() -> SessionKey {
+    let token = super::time_ordered_token();
+    // 56 bytes: far below the limit of a cookie, the only way to fail.
+    SessionKey::try_from(token).unwrap_or_else(|_| generate_session_key())
 }
 
 fn expiry(ttl: &Duration) -> time::PrimitiveDateTime {
@@ -49,7 +56,7 @@ impl SessionStore for DbSessionStore {
 
     async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
         let json = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
-        let key = generate_session_key();
+        let key = new_key();
         let (id, expires_at) = (row_id(&key), expiry(ttl));
         self.db
             .write(move |conn| db::session::insert(conn, &id, &json, expires_at))
@@ -78,7 +85,7 @@ impl SessionStore for DbSessionStore {
         }
         // The session ended meanwhile (expired, or logged out elsewhere): never
         // resurrect the old key; start a fresh one with the state.
-        let fresh = generate_session_key();
+        let fresh = new_key();
         let id = row_id(&fresh);
         self.db
             .write(move |conn| db::session::insert(conn, &id, &json_again, expires_at))

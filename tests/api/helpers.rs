@@ -397,6 +397,27 @@ impl TestApp {
         self.count("used_oauth_states").await
     }
 
+    /// The keys of `sessions` or `used_oauth_states`, oldest row first.
+    pub async fn keys_by_age(&self, table: &'static str) -> Vec<String> {
+        use diesel::prelude::*;
+        use qqlogin::db::schema::{sessions, used_oauth_states};
+        self.db
+            .run(move |conn: &mut DbConn| {
+                Ok(match table {
+                    "sessions" => sessions::table
+                        .order(sessions::expires_at)
+                        .select(sessions::id)
+                        .load(conn)?,
+                    _ => used_oauth_states::table
+                        .order(used_oauth_states::expires_at)
+                        .select(used_oauth_states::state_hash)
+                        .load(conn)?,
+                })
+            })
+            .await
+            .unwrap()
+    }
+
     async fn count(&self, table: &'static str) -> i64 {
         use diesel::prelude::*;
         use qqlogin::db::schema::{qq_links, sessions, used_oauth_states, users};

@@ -158,7 +158,39 @@ async fn the_authorize_redirect_carries_what_qq_needs(backend: Backend) {
     assert!(location.contains("display=mobile"), "{location}");
 }
 
+/// Each login's rows (its used state, its session) sort after the previous
+/// login's, so that a burst of logins appends to the tables' b-trees instead
+/// of writing a random page each; the keys still hold no usable secret.
+async fn the_rows_of_later_logins_sort_after_earlier_ones(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut states = Vec::new();
+    for _ in 0..3 {
+        let browser = Browser::new();
+        let state = app.start_qq_login(&browser, "/").await;
+        let code = app.qq.grant(&new_openid(), "小明");
+        assert_eq!(app.callback(&browser, &code, &state).await.status, 200);
+        states.push(state);
+    }
+    for table in ["used_oauth_states", "sessions"] {
+        let keys = app.keys_by_age(table).await;
+        assert_eq!(keys.len(), 3, "{table}");
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "{table}: keys not in the order of the logins");
+    }
+    for (state, key) in states
+        .iter()
+        .zip(app.keys_by_age("used_oauth_states").await)
+    {
+        assert!(
+            !key.contains(state.split('.').nth(1).unwrap_or(state)),
+            "{key}"
+        );
+    }
+}
+
 backend_tests!(
+    the_rows_of_later_logins_sort_after_earlier_ones,
     a_callback_without_a_started_login_is_refused_before_calling_qq,
     a_wrong_or_missing_state_is_refused_before_calling_qq,
     a_state_works_once,
