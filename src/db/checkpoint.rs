@@ -53,31 +53,38 @@ impl Checkpointer {
 
 fn run(path: &str, nudged: &Receiver<()>) {
     let mut conn: Option<SqliteConnection> = None;
+    let mut failing = false;
     while nudged.recv().is_ok() {
-        checkpoint(path, &mut conn);
+        match checkpoint(path, &mut conn) {
+            // Said once per outage, not ten times a second.
+            Err(e) if !failing => {
+                log::warn!("WAL checkpoint failed ({e}); retrying after the next commits");
+                failing = true;
+            }
+            Err(_) => {}
+            Ok(()) if failing => {
+                log::info!("WAL checkpoints work again");
+                failing = false;
+            }
+            Ok(()) => {}
+        }
         std::thread::sleep(EVERY);
     }
 }
 
-/// One passive checkpoint; a failure is logged and the connection opened
-/// again next time (the writer's backstop keeps the WAL bounded meanwhile).
-fn checkpoint(path: &str, conn: &mut Option<SqliteConnection>) {
-    let done = match conn {
-        Some(c) => c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)"),
-        None => match open(path) {
-            Ok(c) => conn
-                .insert(c)
-                .batch_execute("PRAGMA wal_checkpoint(PASSIVE)"),
-            Err(e) => {
-                log::warn!("WAL checkpoint: cannot open the database: {e}");
-                return;
-            }
-        },
+/// One passive checkpoint, on `conn` (opened if need be; dropped after a
+/// failure, to be opened again next time). The connections' backstop keeps
+/// the WAL bounded meanwhile.
+fn checkpoint(path: &str, conn: &mut Option<SqliteConnection>) -> Result<(), String> {
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(open(path).map_err(|e| e.to_string())?),
     };
-    if let Err(e) = done {
-        log::warn!("WAL checkpoint failed: {e}");
-        *conn = None;
-    }
+    c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")
+        .map_err(|e| {
+            *conn = None;
+            e.to_string()
+        })
 }
 
 fn open(path: &str) -> Result<SqliteConnection, ConnectionError> {

@@ -195,7 +195,7 @@ impl Lane {
             }
             Mode::GroupCommit => {
                 let committed = commit_together(pooled.conn(), batch);
-                if let Some(checkpointer) = &self.checkpointer {
+                if let (Ok(()), Some(checkpointer)) = (&committed, &self.checkpointer) {
                     checkpointer.nudge();
                 }
                 pooled.record(
