@@ -13,9 +13,10 @@
 //! busy handler, which *sleeps* (1, 2, 5, 10 … ms) before trying again, so
 //! concurrent writers spend a burst asleep, and every commit appends to the
 //! WAL on its own. The write lane's one drainer takes everything queued and
-//! runs it as a batch in one transaction, each write in its own savepoint (a
-//! write that fails is rolled back alone), and commits once for all; nobody
-//! learns that a write succeeded before that commit has.
+//! runs it as a batch in one transaction and commits once for all (should a
+//! write fail, the batch runs again with each write in its own savepoint, so
+//! that the failing one is rolled back alone); nobody learns that a write
+//! succeeded before that commit has.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -88,7 +89,7 @@ impl Lane {
     /// waited for.
     pub(super) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        F: FnMut(&mut DbConn) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, mut answer) = oneshot::channel();
@@ -99,6 +100,7 @@ impl Lane {
                 f,
                 reply,
                 turn: Arc::clone(&turn),
+                result: None,
             }));
             let wanted = queue.drainers == 0
                 || (queue.drainers < self.max_drainers()
@@ -179,12 +181,12 @@ impl Lane {
         match self.mode {
             Mode::Each { .. } => {
                 let mut jobs = batch.into_iter();
-                while let Some(job) = jobs.next() {
-                    let Some(done) = job.run(pooled.conn(), false) else {
+                while let Some(mut job) = jobs.next() {
+                    if !job.run(pooled.conn(), false) {
                         continue;
-                    };
-                    let alive = pooled.record(&self.health, done.outcome());
-                    done.deliver(None);
+                    }
+                    let alive = pooled.record(&self.health, job.outcome());
+                    job.deliver(None);
                     if !alive {
                         // The rest wait for a connection that works.
                         self.requeue(jobs);
@@ -215,58 +217,69 @@ impl Lane {
     }
 }
 
-/// Runs `batch` in one transaction, each job in a savepoint (unless it is
-/// alone), and tells each how it ended; returns how the transaction ended.
-fn commit_together(conn: &mut DbConn, batch: Vec<Box<dyn Job>>) -> Result<(), Arc<DbError>> {
-    type Tm = <DbConn as Connection>::TransactionManager;
-    if let Err(e) = Tm::begin_transaction(conn) {
-        let e = Arc::new(e);
+type Tm = <DbConn as Connection>::TransactionManager;
+
+/// Runs `batch` in one transaction and tells each job how it ended; returns
+/// how the transaction ended.
+///
+/// The writes run one after another straight in the transaction. A
+/// savepoint around each (two more statements for SQLite to parse and run,
+/// per write) is only needed once one fails, since a write that fails may
+/// have done part of its work: then the transaction is rolled back and the
+/// batch runs again, each write in a savepoint of its own, so that only the
+/// failing ones are undone. A write may thus run twice; only what it does in
+/// the database counts.
+fn commit_together(conn: &mut DbConn, mut batch: Vec<Box<dyn Job>>) -> Result<(), Arc<DbError>> {
+    let mut savepoints = false;
+    loop {
+        if let Err(e) = Tm::begin_transaction(conn) {
+            let e = Arc::new(e);
+            for job in batch {
+                job.fail(DbError::Commit(Arc::clone(&e)));
+            }
+            return Err(Arc::new(DbError::Commit(e)));
+        }
+        for job in &mut batch {
+            job.run(conn, savepoints);
+        }
+        if !savepoints && batch.iter().any(|job| job.outcome().is_err()) {
+            let rolled_back = Tm::rollback_transaction(conn).map_err(Arc::new);
+            // A write alone holds nothing else: its failure is the batch's.
+            if batch.len() > 1 && rolled_back.is_ok() {
+                savepoints = true;
+                continue;
+            }
+            for job in batch {
+                job.deliver(rolled_back.as_ref().err());
+            }
+            return rolled_back.map_err(|e| Arc::new(DbError::Commit(e)));
+        }
+        let committed = Tm::commit_transaction(conn).map_err(Arc::new);
+        if committed.is_err() {
+            // Leaves the connection clean for the pool; if even this fails, the
+            // pool finds the connection broken and drops it.
+            let _ = Tm::rollback_transaction(conn);
+        }
         for job in batch {
-            job.fail(DbError::Commit(Arc::clone(&e)));
+            job.deliver(committed.as_ref().err());
         }
-        return Err(Arc::new(DbError::Commit(e)));
+        return committed.map_err(|e| Arc::new(DbError::Commit(e)));
     }
-    // A write alone in its batch needs no savepoint (two statements for
-    // SQLite to parse and run): should it fail, the whole transaction is
-    // rolled back, and it holds nothing else.
-    let savepoints = batch.len() > 1;
-    let done: Vec<_> = batch
-        .into_iter()
-        .filter_map(|job| job.run(conn, savepoints))
-        .collect();
-    if !savepoints && done.iter().any(|d| d.outcome().is_err()) {
-        let rolled_back = Tm::rollback_transaction(conn).map_err(Arc::new);
-        for done in done {
-            done.deliver(None);
-        }
-        return rolled_back.map_err(|e| Arc::new(DbError::Commit(e)));
-    }
-    let committed = Tm::commit_transaction(conn).map_err(Arc::new);
-    if committed.is_err() {
-        // Leaves the connection clean for the pool; if even this fails, the
-        // pool finds the connection broken and drops it.
-        let _ = Tm::rollback_transaction(conn);
-    }
-    for done in done {
-        done.deliver(committed.as_ref().err());
-    }
-    committed.map_err(|e| Arc::new(DbError::Commit(e)))
 }
 
 /// Queued work, whatever it returns.
 trait Job: Send {
-    /// Runs the work (in its own savepoint if `savepoint`); `None` when nobody
-    /// waits for it any more, and then it did not run.
-    fn run(self: Box<Self>, conn: &mut DbConn, savepoint: bool) -> Option<Box<dyn Done>>;
+    /// Runs the work (in its own savepoint if `savepoint`) and keeps its
+    /// result; `false` when nobody waits for it any more, and then it did not
+    /// run (and forgets any earlier run's result).
+    fn run(&mut self, conn: &mut DbConn, savepoint: bool) -> bool;
+    /// How the last run ended (`Ok` if it did not run).
+    fn outcome(&self) -> Result<(), &DbError>;
+    /// Tells the caller the last run's result, or `commit_error` instead of a
+    /// success if the transaction carrying it did not commit.
+    fn deliver(self: Box<Self>, commit_error: Option<&Arc<diesel::result::Error>>);
     /// Tells the caller the work could not be run.
     fn fail(self: Box<Self>, error: DbError);
-}
-
-/// Work that ran, its answer held until its transaction (if any) has committed.
-trait Done: Send {
-    /// How the work itself ended.
-    fn outcome(&self) -> Result<(), &DbError>;
-    fn deliver(self: Box<Self>, commit_error: Option<&Arc<diesel::result::Error>>);
 }
 
 /// Whether queued work has started, or its caller gave up waiting first:
@@ -298,48 +311,49 @@ struct Work<T, F> {
     f: F,
     reply: oneshot::Sender<Result<T, DbError>>,
     turn: Arc<Turn>,
+    result: Option<Result<T, DbError>>,
 }
 
 impl<T, F> Job for Work<T, F>
 where
-    F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send,
+    F: FnMut(&mut DbConn) -> Result<T, DbError> + Send,
     T: Send + 'static,
 {
-    fn run(self: Box<Self>, conn: &mut DbConn, savepoint: bool) -> Option<Box<dyn Done>> {
-        let Work { f, reply, turn } = *self;
-        if reply.is_closed() || !turn.start() {
-            return None;
+    fn run(&mut self, conn: &mut DbConn, savepoint: bool) -> bool {
+        // A second run (see `commit_together`) needs no new turn.
+        let first = self.result.is_none();
+        if self.reply.is_closed() || (first && !self.turn.start()) {
+            self.result = None;
+            return false;
         }
         // Inside the batch's transaction, `transaction` opens a savepoint.
-        let result = if savepoint {
-            conn.transaction(f)
+        self.result = Some(if savepoint {
+            conn.transaction(&mut self.f)
         } else {
-            f(conn)
-        };
-        Some(Box::new(Answer { result, reply }))
+            (self.f)(conn)
+        });
+        true
     }
 
-    fn fail(self: Box<Self>, error: DbError) {
-        let _ = self.reply.send(Err(error));
-    }
-}
-
-struct Answer<T> {
-    result: Result<T, DbError>,
-    reply: oneshot::Sender<Result<T, DbError>>,
-}
-
-impl<T: Send> Done for Answer<T> {
     fn outcome(&self) -> Result<(), &DbError> {
-        self.result.as_ref().map(|_| ())
+        match &self.result {
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
     }
 
     fn deliver(self: Box<Self>, commit_error: Option<&Arc<diesel::result::Error>>) {
         let result = match (self.result, commit_error) {
-            (Ok(_), Some(e)) => Err(DbError::Commit(Arc::clone(e))),
-            (result, _) => result,
+            // It did not run: nobody waits for it.
+            (None, _) => return,
+            (Some(Ok(_)), Some(e)) => Err(DbError::Commit(Arc::clone(e))),
+            (Some(result), _) => result,
         };
         // The caller may have stopped waiting; then there is no one to tell.
         let _ = self.reply.send(result);
+    }
+
+    fn fail(self: Box<Self>, error: DbError) {
+        let _ = self.reply.send(Err(error));
     }
 }

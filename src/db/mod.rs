@@ -8,6 +8,25 @@
 //! SQLite re-prepares a statement whose bound `LIMIT` changes, on every call
 //! (measured: 13.3 µs → 3.7 µs per look-up; BENCHMARKS.md).
 
+/// Runs `$body` with `$c` bound to the backend's own connection inside a
+/// [`DbConn`].
+///
+/// Through diesel's `MultiConnection` every execution renders the statement
+/// as SQL text again and collects its binds twice, even when the backend has
+/// it prepared already; on the backend's own connection a cached statement is
+/// only bound and stepped (BENCHMARKS.md: about 4 % of a page login's
+/// instructions). The body is compiled once per backend, so each query is
+/// still written once. Transactions stay `DbConn`'s: it hands them to the
+/// same backend connection, whose transaction state the body then shares.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite($c) => $body,
+            $crate::db::DbConn::Postgres($c) => $body,
+        }
+    };
+}
+
 pub mod batch;
 mod checkpoint;
 mod lane;
@@ -148,20 +167,23 @@ impl Db {
     /// waiting for a connection nor the query itself stalls an async worker.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        F: FnMut(&mut DbConn) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
         self.lane.run(f).await
     }
 
     /// Runs the write `f`. On SQLite it goes through the one writer, in a
-    /// savepoint of a transaction shared with the writes queued beside it, and
-    /// is answered once that commits; on PostgreSQL it runs as [`Db::run`]
-    /// does. So `f` is atomic on SQLite; on PostgreSQL a write of several
-    /// statements that must be atomic opens its own transaction.
+    /// transaction shared with the writes queued beside it, and is answered
+    /// once that commits; on PostgreSQL it runs as [`Db::run`] does. So `f`
+    /// is atomic on SQLite; on PostgreSQL a write of several statements that
+    /// must be atomic opens its own transaction. On SQLite `f` runs a second
+    /// time when a neighbour in its batch failed (the batch is then rolled back
+    /// and run again, each write in a savepoint): it must do nothing outside
+    /// the database that cannot be done twice.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        F: FnMut(&mut DbConn) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
         self.writes.as_ref().unwrap_or(&self.lane).run(f).await

@@ -15,24 +15,28 @@ pub fn use_once(
     state_hash: &str,
     expires_at: PrimitiveDateTime,
 ) -> Result<bool, DbError> {
-    let inserted = diesel::insert_into(used_oauth_states::table)
-        .values((
-            used_oauth_states::state_hash.eq(state_hash),
-            used_oauth_states::expires_at.eq(expires_at),
-        ))
-        .execute(conn)
-        .map_err(DbError::from);
-    match inserted {
-        Ok(_) => Ok(true),
-        Err(e) if e.is_unique_violation() => Ok(false),
-        Err(e) => Err(e),
-    }
+    on_backend!(conn, |conn| {
+        let inserted = diesel::insert_into(used_oauth_states::table)
+            .values((
+                used_oauth_states::state_hash.eq(state_hash),
+                used_oauth_states::expires_at.eq(expires_at),
+            ))
+            .execute(conn)
+            .map_err(DbError::from);
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
 }
 
 /// Forgets states past their expiry (their logins could not finish anyway); returns how many.
 pub fn purge_expired(conn: &mut DbConn, now: PrimitiveDateTime) -> Result<usize, DbError> {
-    Ok(
-        diesel::delete(used_oauth_states::table.filter(used_oauth_states::expires_at.le(now)))
-            .execute(conn)?,
-    )
+    on_backend!(conn, |conn| {
+        Ok(
+            diesel::delete(used_oauth_states::table.filter(used_oauth_states::expires_at.le(now)))
+                .execute(conn)?,
+        )
+    })
 }

@@ -12,12 +12,14 @@ pub fn load(
     id: &str,
     now: PrimitiveDateTime,
 ) -> Result<Option<String>, DbError> {
-    Ok(sessions::table
-        .find(id)
-        .filter(sessions::expires_at.gt(now))
-        .select(sessions::state)
-        .get_result(conn)
-        .optional()?)
+    on_backend!(conn, |conn| {
+        Ok(sessions::table
+            .find(id)
+            .filter(sessions::expires_at.gt(now))
+            .select(sessions::state)
+            .get_result(conn)
+            .optional()?)
+    })
 }
 
 pub fn insert(
@@ -26,14 +28,16 @@ pub fn insert(
     state: &str,
     expires_at: PrimitiveDateTime,
 ) -> Result<(), DbError> {
-    diesel::insert_into(sessions::table)
-        .values((
-            sessions::id.eq(id),
-            sessions::state.eq(state),
-            sessions::expires_at.eq(expires_at),
-        ))
-        .execute(conn)?;
-    Ok(())
+    on_backend!(conn, |conn| {
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id.eq(id),
+                sessions::state.eq(state),
+                sessions::expires_at.eq(expires_at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Replaces the state of a live session; `false` when there is none to replace
@@ -45,32 +49,40 @@ pub fn update(
     expires_at: PrimitiveDateTime,
     now: PrimitiveDateTime,
 ) -> Result<bool, DbError> {
-    let changed = diesel::update(
-        sessions::table
-            .find(id)
-            .filter(sessions::expires_at.gt(now)),
-    )
-    .set((
-        sessions::state.eq(state),
-        sessions::expires_at.eq(expires_at),
-    ))
-    .execute(conn)?;
-    Ok(changed == 1)
+    on_backend!(conn, |conn| {
+        let changed = diesel::update(
+            sessions::table
+                .find(id)
+                .filter(sessions::expires_at.gt(now)),
+        )
+        .set((
+            sessions::state.eq(state),
+            sessions::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+        Ok(changed == 1)
+    })
 }
 
 pub fn touch(conn: &mut DbConn, id: &str, expires_at: PrimitiveDateTime) -> Result<(), DbError> {
-    diesel::update(sessions::table.find(id))
-        .set(sessions::expires_at.eq(expires_at))
-        .execute(conn)?;
-    Ok(())
+    on_backend!(conn, |conn| {
+        diesel::update(sessions::table.find(id))
+            .set(sessions::expires_at.eq(expires_at))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
-    diesel::delete(sessions::table.find(id)).execute(conn)?;
-    Ok(())
+    on_backend!(conn, |conn| {
+        diesel::delete(sessions::table.find(id)).execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Removes expired sessions; returns how many.
 pub fn purge_expired(conn: &mut DbConn, now: PrimitiveDateTime) -> Result<usize, DbError> {
-    Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
+    on_backend!(conn, |conn| {
+        Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
+    })
 }

@@ -19,11 +19,13 @@ pub struct User {
 pub type UserWithLink = (User, Option<String>);
 
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Option<User>, DbError> {
-    Ok(users::table
-        .find(id)
-        .select(User::as_select())
-        .get_result(conn)
-        .optional()?)
+    on_backend!(conn, |conn| {
+        Ok(users::table
+            .find(id)
+            .select(User::as_select())
+            .get_result(conn)
+            .optional()?)
+    })
 }
 
 /// The user that the QQ account `openid` of `app_id` is linked to: one round trip.
@@ -32,13 +34,15 @@ pub fn find_by_openid(
     app_id: &str,
     openid: &str,
 ) -> Result<Option<User>, DbError> {
-    Ok(qq_links::table
-        .inner_join(users::table)
-        .filter(qq_links::app_id.eq(app_id))
-        .filter(qq_links::openid.eq(openid))
-        .select(User::as_select())
-        .get_result(conn)
-        .optional()?)
+    on_backend!(conn, |conn| {
+        Ok(qq_links::table
+            .inner_join(users::table)
+            .filter(qq_links::app_id.eq(app_id))
+            .filter(qq_links::openid.eq(openid))
+            .select(User::as_select())
+            .get_result(conn)
+            .optional()?)
+    })
 }
 
 /// The users that the QQ accounts `openids` of `app_id` are linked to, with
@@ -56,12 +60,14 @@ pub fn find_by_openids(
             .into_iter()
             .collect());
     }
-    Ok(qq_links::table
-        .inner_join(users::table)
-        .filter(qq_links::app_id.eq(app_id))
-        .filter(qq_links::openid.eq_any(openids))
-        .select((qq_links::openid, User::as_select()))
-        .load(conn)?)
+    on_backend!(conn, |conn| {
+        Ok(qq_links::table
+            .inner_join(users::table)
+            .filter(qq_links::app_id.eq(app_id))
+            .filter(qq_links::openid.eq_any(openids))
+            .select((qq_links::openid, User::as_select()))
+            .load(conn)?)
+    })
 }
 
 /// The user with this mobile, with its QQ link for `app_id`.
@@ -70,44 +76,50 @@ pub fn find_by_mobile_with_link(
     app_id: &str,
     mobile: &str,
 ) -> Result<Option<UserWithLink>, DbError> {
-    Ok(users::table
-        .left_join(
-            qq_links::table.on(qq_links::user_id
-                .eq(users::id)
-                .and(qq_links::app_id.eq(app_id))),
-        )
-        .filter(users::mobile.eq(mobile))
-        .select((User::as_select(), qq_links::openid.nullable()))
-        .get_result(conn)
-        .optional()?)
+    on_backend!(conn, |conn| {
+        Ok(users::table
+            .left_join(
+                qq_links::table.on(qq_links::user_id
+                    .eq(users::id)
+                    .and(qq_links::app_id.eq(app_id))),
+            )
+            .filter(users::mobile.eq(mobile))
+            .select((User::as_select(), qq_links::openid.nullable()))
+            .get_result(conn)
+            .optional()?)
+    })
 }
 
 /// The user whose user name or mobile is `login` (the password form accepts either).
 pub fn find_by_login(conn: &mut DbConn, login: &str) -> Result<Option<User>, DbError> {
-    Ok(users::table
-        .filter(users::username.eq(login).or(users::mobile.eq(login)))
-        .order(users::id)
-        .select(User::as_select())
-        .first(conn)
-        .optional()?)
+    on_backend!(conn, |conn| {
+        Ok(users::table
+            .filter(users::username.eq(login).or(users::mobile.eq(login)))
+            .order(users::id)
+            .select(User::as_select())
+            .first(conn)
+            .optional()?)
+    })
 }
 
 /// Inserts a user whose user name is its mobile. Call it inside a transaction:
 /// the new row is read back by its unique mobile (RETURNING is not portable
 /// across diesel's multi-backend connection).
 pub fn insert(conn: &mut DbConn, mobile: &str, password_hash: &str) -> Result<User, DbError> {
-    let at = now();
-    diesel::insert_into(users::table)
-        .values((
-            users::username.eq(mobile),
-            users::mobile.eq(mobile),
-            users::password_hash.eq(password_hash),
-            users::created_at.eq(at),
-            users::updated_at.eq(at),
-        ))
-        .execute(conn)?;
-    Ok(users::table
-        .filter(users::mobile.eq(mobile))
-        .select(User::as_select())
-        .get_result(conn)?)
+    on_backend!(conn, |conn| {
+        let at = now();
+        diesel::insert_into(users::table)
+            .values((
+                users::username.eq(mobile),
+                users::mobile.eq(mobile),
+                users::password_hash.eq(password_hash),
+                users::created_at.eq(at),
+                users::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(users::table
+            .filter(users::mobile.eq(mobile))
+            .select(User::as_select())
+            .get_result(conn)?)
+    })
 }

@@ -57,8 +57,11 @@ async fn hold_writes(db: &Db) -> Held {
 async fn hold(db: &Db, write: bool) -> Held {
     let (release, released) = mpsc::channel::<()>();
     let (started, running) = tokio::sync::oneshot::channel();
+    let mut started = Some(started);
     let work = move |_: &mut DbConn| {
-        let _ = started.send(());
+        if let Some(started) = started.take() {
+            let _ = started.send(());
+        }
         let _ = released.recv();
         Ok(())
     };
@@ -76,8 +79,9 @@ async fn hold(db: &Db, write: bool) -> Held {
 }
 
 /// Many writes queued behind a busy writer all land, and each failing one
-/// is refused alone: on SQLite they share one transaction (group commit),
-/// each in its own savepoint, so the failed one leaves none of its rows.
+/// is refused alone: on SQLite they share one transaction (group commit);
+/// once one fails the batch runs again, each write in its own savepoint, so
+/// the failed one leaves none of its rows and the others land once.
 async fn queued_writes_all_land_and_a_failing_one_is_rolled_back_alone(backend: Backend) {
     let (_test_db, db) = migrated(&backend, Duration::from_secs(10)).await;
     db.write(|conn| insert_session(conn, "taken"))
@@ -98,7 +102,7 @@ async fn queued_writes_all_land_and_a_failing_one_is_rolled_back_alone(backend: 
             db.write(move |conn| {
                 use diesel::Connection;
                 // Atomic on PostgreSQL only inside a transaction of its own
-                // (`Db::write`'s contract); on SQLite the savepoint is the write lane's.
+                // (`Db::write`'s contract); on SQLite the write lane makes it so.
                 conn.transaction(|conn| {
                     insert_session(conn, &format!("half-{i}"))?;
                     insert_session(conn, "taken")
@@ -322,7 +326,8 @@ backend_tests!(
 );
 
 /// On SQLite every write is atomic by itself, with no transaction of its
-/// own: the write lane gives each one a savepoint in the batch's transaction.
+/// own: when one in a batch fails, the write lane rolls the batch back and
+/// runs it again with a savepoint per write; the others land once.
 #[actix_web::test]
 async fn on_sqlite_a_write_that_fails_halfway_leaves_nothing_and_spoils_no_neighbour() {
     let (_test_db, db) = migrated(&Backend::Sqlite, Duration::from_secs(10)).await;
