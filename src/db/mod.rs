@@ -2,7 +2,8 @@
 //! the two doors ([`Db::run`], [`Db::write`]) through which async code reaches them.
 //!
 //! Queries are plain synchronous functions in the submodules; they take a
-//! `&mut DbConn` and know nothing of actix. Both doors queue the work in a
+//! `&mut DbConn`, run their statements on the backend's own connection
+//! (`on_backend!`) and know nothing of actix. Both doors queue the work in a
 //! [`lane`] that blocking threads drain. Look-ups by a unique key use
 //! `get_result`, not `first`: `first` binds its `LIMIT` as a parameter, and
 //! SQLite re-prepares a statement whose bound `LIMIT` changes, on every call

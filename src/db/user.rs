@@ -103,8 +103,8 @@ pub fn find_by_login(conn: &mut DbConn, login: &str) -> Result<Option<User>, DbE
 }
 
 /// Inserts a user whose user name is its mobile. Call it inside a transaction:
-/// the new row is read back by its unique mobile (RETURNING is not portable
-/// across diesel's multi-backend connection).
+/// the new row is read back by its unique mobile (diesel offers RETURNING on
+/// SQLite only behind a feature for SQLite ≥ 3.35, not enabled here).
 pub fn insert(conn: &mut DbConn, mobile: &str, password_hash: &str) -> Result<User, DbError> {
     on_backend!(conn, |conn| {
         let at = now();
