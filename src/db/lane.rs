@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use diesel::Connection;
@@ -37,14 +37,15 @@ use super::{DbConn, DbError};
 const MAX_BATCH: usize = 64;
 /// Another drainer starts when more than this much work waits per running drainer.
 const QUEUED_PER_DRAINER: usize = 2;
-/// How long SQLite's writer waits for more writes to join a small batch
-/// (PostgreSQL's `commit_delay`): a commit costs about as much as the writes
-/// in it, so at moderate concurrency a few hundred microseconds buy batches
-/// twice as big. Measured at 32 concurrent page logins: CPU per login −10 %,
-/// logins/s +10–13 %, p99 lower; 100 µs did too little, 600–1 000 µs no better
-/// (BENCHMARKS.md).
+/// How long SQLite's writer waits at most for more writes to join a small
+/// batch (PostgreSQL's `commit_delay`): a commit costs about as much as the
+/// writes in it, so at moderate concurrency a few hundred microseconds buy
+/// batches twice as big. Measured at 32 concurrent page logins: CPU per login
+/// −10 %, logins/s +10–13 %, p99 lower; 100 µs did too little, 600–1 000 µs
+/// no better (BENCHMARKS.md).
 const GATHER: Duration = Duration::from_micros(300);
-/// The writer stops waiting for more once a batch this big is queued.
+/// The writer stops waiting once a batch this big is queued (or as big as
+/// the last one, if that was smaller).
 const GATHER_UP_TO: usize = 8;
 
 /// How a lane runs its batches.
@@ -63,6 +64,8 @@ pub(super) struct Lane {
     mode: Mode,
     wait: Duration,
     queue: Mutex<Queue>,
+    /// Wakes a writer waiting for its batch to fill ([`Queue::gathering`]).
+    filled: Condvar,
     /// Told of every commit (SQLite's writes), so that it copies the WAL back soon.
     checkpointer: Option<Checkpointer>,
 }
@@ -71,6 +74,8 @@ pub(super) struct Lane {
 struct Queue {
     jobs: VecDeque<Box<dyn Job>>,
     drainers: usize,
+    /// The batch size the writer is waiting for ([`GATHER`]); 0 when it is not.
+    gathering: usize,
 }
 
 impl Lane {
@@ -88,6 +93,7 @@ impl Lane {
             mode,
             wait,
             queue: Mutex::default(),
+            filled: Condvar::new(),
             checkpointer,
         })
     }
@@ -104,7 +110,7 @@ impl Lane {
     {
         let (reply, mut answer) = oneshot::channel();
         let turn = Arc::new(Turn::default());
-        let start_drainer = {
+        let (start_drainer, filled) = {
             let mut queue = self.lock();
             queue.jobs.push_back(Box::new(Work {
                 f,
@@ -116,8 +122,12 @@ impl Lane {
                 || (queue.drainers < self.max_drainers()
                     && queue.jobs.len() > queue.drainers * QUEUED_PER_DRAINER);
             queue.drainers += usize::from(wanted);
-            wanted
+            let filled = queue.gathering != 0 && queue.jobs.len() >= queue.gathering;
+            (wanted, filled)
         };
+        if filled {
+            self.filled.notify_one();
+        }
         if start_drainer {
             let lane = Arc::clone(self);
             // Not awaited: the drainer outlives the work that started it.
@@ -132,11 +142,23 @@ impl Lane {
         answered.unwrap_or(Err(DbError::Cancelled))
     }
 
-    /// Whether the writer should wait [`GATHER`] for more writes before its
-    /// next batch: when the last batch showed writers at work at once (two or
-    /// more) and fewer than that wait now. An idle service never waits.
-    fn should_gather(&self, last: usize) -> bool {
-        last >= 2 && self.lock().jobs.len() < last.min(GATHER_UP_TO)
+    /// The queue, once the writer's next batch is worth taking: when the last
+    /// batch showed writers at work at once (two or more) and fewer than that
+    /// wait now, it waits up to [`GATHER`] for as many (at most
+    /// [`GATHER_UP_TO`]). An idle service never waits.
+    fn gathered(&self, last: usize) -> MutexGuard<'_, Queue> {
+        let mut queue = self.lock();
+        let wanted = last.min(GATHER_UP_TO);
+        if self.mode != Mode::GroupCommit || last < 2 || queue.jobs.len() >= wanted {
+            return queue;
+        }
+        queue.gathering = wanted;
+        let (mut queue, _) = self
+            .filled
+            .wait_timeout_while(queue, GATHER, |queue| queue.jobs.len() < wanted)
+            .unwrap_or_else(PoisonError::into_inner);
+        queue.gathering = 0;
+        queue
     }
 
     fn max_drainers(&self) -> usize {
@@ -163,11 +185,8 @@ impl Lane {
         // How much work the last batch took.
         let mut last = 0;
         loop {
-            if self.mode == Mode::GroupCommit && self.should_gather(last) {
-                std::thread::sleep(GATHER);
-            }
             let batch: Vec<Box<dyn Job>> = {
-                let mut queue = self.lock();
+                let mut queue = self.gathered(last);
                 if queue.jobs.is_empty() {
                     queue.drainers -= 1;
                     return;

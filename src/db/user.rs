@@ -46,7 +46,8 @@ pub fn find_by_openid(
 }
 
 /// The users that the QQ accounts `openids` of `app_id` are linked to, with
-/// their openids: one query for any number (those not linked are absent).
+/// their openids: one query for any number on PostgreSQL (`= ANY`), one per
+/// [`LOOKUP_ARITY`] openids on SQLite (those not linked are absent).
 pub fn find_by_openids(
     conn: &mut DbConn,
     app_id: &str,
@@ -60,14 +61,55 @@ pub fn find_by_openids(
             .into_iter()
             .collect());
     }
-    on_backend!(conn, |conn| {
-        Ok(qq_links::table
+    match conn {
+        DbConn::Postgres(conn) => Ok(qq_links::table
             .inner_join(users::table)
             .filter(qq_links::app_id.eq(app_id))
             .filter(qq_links::openid.eq_any(openids))
             .select((qq_links::openid, User::as_select()))
-            .load(conn)?)
-    })
+            .load(conn)?),
+        DbConn::Sqlite(conn) => {
+            let mut found = Vec::with_capacity(openids.len());
+            for chunk in openids.chunks(LOOKUP_ARITY) {
+                found.extend(find_up_to_eight(conn, app_id, chunk)?);
+            }
+            Ok(found)
+        }
+    }
+}
+
+/// How many openids one SQLite look-up asks for.
+///
+/// SQLite prepares an `IN (…)` of bound values afresh on every execution
+/// (diesel cannot cache a statement whose number of binds varies), and the
+/// preparation costs more than the look-up. A fixed `openid = ? OR …` of
+/// eight is one statement, prepared once and kept; SQLite runs it as an `IN`
+/// over the unique index. Shorter lists repeat their last openid.
+pub const LOOKUP_ARITY: usize = 8;
+
+fn find_up_to_eight(
+    conn: &mut diesel::SqliteConnection,
+    app_id: &str,
+    openids: &[String],
+) -> Result<Vec<(String, User)>, DbError> {
+    let Some(last) = openids.last() else {
+        return Ok(Vec::new());
+    };
+    let key = |i: usize| qq_links::openid.eq(openids.get(i).unwrap_or(last));
+    let any_of_eight = key(0)
+        .or(key(1))
+        .or(key(2))
+        .or(key(3))
+        .or(key(4))
+        .or(key(5))
+        .or(key(6))
+        .or(key(7));
+    Ok(qq_links::table
+        .inner_join(users::table)
+        .filter(qq_links::app_id.eq(app_id))
+        .filter(any_of_eight)
+        .select((qq_links::openid, User::as_select()))
+        .load(conn)?)
 }
 
 /// The user with this mobile, with its QQ link for `app_id`.

@@ -245,6 +245,48 @@ async fn lookups_queued_together_are_answered_by_one_query(backend: Backend) {
     assert_eq!(queried.lock().unwrap().len(), 2);
 }
 
+/// A look-up of many openids finds exactly the linked ones, whatever the
+/// length of the list: on SQLite it is asked eight at a time
+/// ([`db::user::LOOKUP_ARITY`]), a short last part padded.
+async fn a_lookup_of_any_length_finds_exactly_the_linked_openids(backend: Backend) {
+    let (_test_db, db) = migrated(&backend, Duration::from_secs(10)).await;
+    let mobiles: Vec<String> = (0..20).map(|i| format!("138000000{i:02}")).collect();
+    let linked: Vec<&str> = mobiles.iter().map(String::as_str).collect();
+    linked_users(&db, "app", &linked).await;
+    linked_users(&db, "other-app", &["13900000009"]).await;
+
+    for n in [2, 3, 7, 8, 9, 16, 17, 41] {
+        // Every third one is not linked, one is linked for another app only,
+        // and past twenty the linked ones come again.
+        let asked: Vec<String> = (0..n)
+            .map(|i| match i {
+                _ if i % 3 == 1 => format!("UNLINKED-{i}"),
+                5 => "OPENID-13900000009".to_owned(),
+                _ => format!("OPENID-{}", mobiles[i % mobiles.len()]),
+            })
+            .collect();
+        let query = asked.clone();
+        let found = db
+            .run(move |conn| db::user::find_by_openids(conn, "app", &query))
+            .await
+            .unwrap();
+        let mut found: Vec<(String, String)> = found
+            .into_iter()
+            .map(|(openid, user)| (openid, format!("OPENID-{}", user.mobile)))
+            .collect();
+        found.sort();
+        found.dedup();
+        let mut expected: Vec<(String, String)> = asked
+            .iter()
+            .filter(|o| o.starts_with("OPENID-138"))
+            .map(|o| (o.clone(), o.clone()))
+            .collect();
+        expected.sort();
+        expected.dedup();
+        assert_eq!(found, expected, "asked {n}: {asked:?}");
+    }
+}
+
 /// When the database cannot take the query in time, every look-up waiting
 /// for it hears "busy" (a 503), and the next look-up works again.
 async fn lookups_that_cannot_get_their_turn_all_hear_busy(backend: Backend) {
@@ -322,6 +364,7 @@ backend_tests!(
     work_whose_caller_gave_up_is_not_run,
     work_that_waits_too_long_is_answered_busy,
     lookups_queued_together_are_answered_by_one_query,
+    a_lookup_of_any_length_finds_exactly_the_linked_openids,
     lookups_that_cannot_get_their_turn_all_hear_busy
 );
 
