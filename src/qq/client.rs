@@ -244,7 +244,7 @@ impl QqClient {
         url.query_pairs_mut()
             .append_pair("access_token", secret)
             .append_pair("fmt", "json");
-        let body = self.get(url).await?;
+        let body = self.get_again_if_lost(url).await?;
         let me = answer::parse_me(&body).map_err(|e| e.redact(&[secret]))?;
         if me.client_id != self.inner.app_id {
             log::warn!("QQ /me answered for another app's client id; refusing the token");
@@ -266,7 +266,7 @@ impl QqClient {
             .append_pair("access_token", secret)
             .append_pair("oauth_consumer_key", &self.inner.app_id)
             .append_pair("openid", openid.as_str());
-        let body = self.get(url).await?;
+        let body = self.get_again_if_lost(url).await?;
         answer::parse_user_info(&body).map_err(|e| e.redact(&[secret]))
     }
 
@@ -285,6 +285,22 @@ impl QqClient {
         tokio::time::timeout(self.inner.timeout, steps)
             .await
             .map_err(|_| QqError::Timeout)?
+    }
+
+    /// A GET that changes nothing at QQ, sent once more if no answer came
+    /// because the connection failed: typically a pooled connection that
+    /// QQ's side closed just as the request went out ("connection closed
+    /// before message completed"). Never for the token exchange, which QQ
+    /// may have carried out (a code is good once). Time-outs are not retried:
+    /// the login's deadline is spent.
+    async fn get_again_if_lost(&self, url: Url) -> Result<String, QqError> {
+        match self.get(url.clone()).await {
+            Err(QqError::Unreachable { source }) => {
+                log::info!("QQ connection failed before an answer ({source}); asking once more");
+                self.get(url).await
+            }
+            answered => answered,
+        }
     }
 
     /// One GET, with the status checked and the body read under the size cap.

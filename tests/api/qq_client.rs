@@ -497,3 +497,97 @@ async fn works_under_the_actix_runtime() {
     let identity = qq.identify(&fake.grant(OPENID, "P")).await.unwrap();
     assert_eq!(identity.openid.as_str(), OPENID);
 }
+
+/// A stand-in that reads each request and, the first `hang_ups` times,
+/// closes the connection without a word (as a server closing an idle
+/// keep-alive connection just as the request arrives); after that it
+/// answers `answer` (QQ's JSONP or JSON body) to every request. Returns its
+/// base URL and the request lines it read.
+async fn hanging_up_stand_in(
+    hang_ups: usize,
+    answer: &'static str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let mut chunk = [0u8; 4096];
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    // GET requests end with their head.
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        buf.drain(..end + 4);
+                        let hang_up = {
+                            let mut seen = log.lock().unwrap();
+                            seen.push(head.lines().next().unwrap_or_default().to_owned());
+                            seen.len() <= hang_ups
+                        };
+                        if hang_up {
+                            return;
+                        }
+                        let reply = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        if conn.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (base, seen)
+}
+
+/// Asking QQ whose token this is changes nothing at QQ: when the connection
+/// drops before the answer, the client asks once more and the login goes on.
+#[tokio::test]
+async fn me_is_asked_again_when_the_connection_drops_before_the_answer() {
+    let me = "callback( {\"client_id\":\"101234567\",\"openid\":\"ABCDEF0123456789ABCDEF0123456789\"} );\n";
+    let (base, seen) = hanging_up_stand_in(1, me).await;
+    let qq = QqClient::new(config(&base, Duration::from_secs(5))).unwrap();
+    let token = AccessToken::new(SecretString::from("SOMETOKEN"));
+
+    let openid = qq.fetch_openid(&token).await.unwrap();
+    assert_eq!(openid.as_str(), OPENID);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen.iter().all(|line| line.contains("/oauth2.0/me?")),
+        "{seen:?}"
+    );
+
+    // Once only: a QQ that keeps hanging up is reported unreachable.
+    let (base, seen) = hanging_up_stand_in(usize::MAX, me).await;
+    let qq = QqClient::new(config(&base, Duration::from_secs(5))).unwrap();
+    let err = qq.fetch_openid(&token).await.unwrap_err();
+    assert!(matches!(err, QqError::Unreachable { .. }), "{err:?}");
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+/// The token exchange is never sent twice: QQ may have spent the code before
+/// the connection dropped, and a second try could only fail or, worse, be
+/// the second use of a code.
+#[tokio::test]
+async fn the_code_is_not_sent_again_when_the_connection_drops() {
+    let token = "access_token=FE04************************CCE2&expires_in=7776000&refresh_token=88E4************************BE14";
+    let (base, seen) = hanging_up_stand_in(1, token).await;
+    let qq = QqClient::new(config(&base, Duration::from_secs(5))).unwrap();
+
+    let err = qq.identify("THECODE").await.unwrap_err();
+    assert!(matches!(err, QqError::Unreachable { .. }), "{err:?}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("/oauth2.0/token?"), "{seen:?}");
+}
