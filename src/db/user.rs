@@ -86,6 +86,7 @@ pub fn find_by_openids(
 /// eight is one statement, prepared once and kept; SQLite runs it as an `IN`
 /// over the unique index. Shorter lists repeat their last openid.
 pub const LOOKUP_ARITY: usize = 8;
+const _: () = assert!(LOOKUP_ARITY == 8, "find_up_to_eight's OR has eight terms");
 
 fn find_up_to_eight(
     conn: &mut diesel::SqliteConnection,
