@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use crate::db::batch::Batched;
 use crate::db::user::User;
-use crate::db::{self, Db, DbError};
+use crate::db::{self, Db, DbConn, DbError};
 use crate::domain::{Mobile, OpenId, Password};
 use crate::password::{HashError, Hasher};
 use crate::throttle::{Attempt, RetryAfter, Throttle};
@@ -70,6 +70,28 @@ impl Accounts {
     /// The user a QQ account is linked to, if any: the only query of a returning login.
     pub async fn find_by_openid(&self, openid: &OpenId) -> Result<Option<User>, AccountError> {
         Ok(self.by_openid.get(openid.as_str().to_owned()).await?)
+    }
+
+    /// The user a QQ account is linked to, if any, with `then` done for
+    /// them in the same database write (the pages open the user's session
+    /// there: [`crate::session::UserSession::log_in_linked`]). `then` may run
+    /// twice ([`Db::write`]).
+    pub async fn find_by_openid_then(
+        &self,
+        openid: &OpenId,
+        mut then: impl FnMut(&mut DbConn, &User) -> Result<(), DbError> + Send + 'static,
+    ) -> Result<Option<User>, AccountError> {
+        let (app_id, openid) = (self.app_id.clone(), openid.as_str().to_owned());
+        Ok(self
+            .db
+            .write(move |conn| {
+                let found = db::user::find_by_openid(conn, &app_id, &openid)?;
+                if let Some(user) = &found {
+                    then(conn, user)?;
+                }
+                Ok(found)
+            })
+            .await?)
     }
 
     pub async fn find_by_id(&self, user_id: i64) -> Result<Option<User>, AccountError> {

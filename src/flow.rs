@@ -23,10 +23,23 @@ pub enum Arrival {
 /// QQ (under one deadline) and one query. The database is not touched while
 /// QQ is being waited on.
 pub async fn arrive(state: &AppState, code: &str) -> Result<Arrival, AppError> {
+    arrive_as(state, code, async |openid| {
+        Ok(state.accounts.find_by_openid(openid).await?)
+    })
+    .await
+}
+
+/// [`arrive`], with the linked user found by `find` (the pages log them in
+/// as they find them: [`crate::session::UserSession::log_in_linked`]).
+pub async fn arrive_as(
+    state: &AppState,
+    code: &str,
+    find: impl AsyncFnOnce(&OpenId) -> Result<Option<User>, AppError>,
+) -> Result<Arrival, AppError> {
     // One budget for every call to QQ in this login, the nickname's included.
     let deadline = Instant::now() + state.qq.timeout();
     let identity = state.qq.identify(code).await?;
-    if let Some(user) = state.accounts.find_by_openid(&identity.openid).await? {
+    if let Some(user) = find(&identity.openid).await? {
         return Ok(Arrival::Known(user));
     }
     // Only newcomers need a nickname, and only to be shown it: if QQ will not

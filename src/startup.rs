@@ -76,8 +76,12 @@ impl Application {
         );
         let (qq_config, dev_qq) = qq_setup(&config, local);
         let app_id = qq_config.app_id.clone();
+        let idle = actix_web::cookie::time::Duration::seconds(
+            i64::try_from(config.session_idle.as_secs()).unwrap_or(i64::MAX),
+        );
         let state = web::Data::new(AppState {
             accounts: Accounts::new(db.clone(), Hasher::new(cores())?, app_id),
+            sessions: DbSessionStore::new(db.clone(), idle),
             qq: QqClient::new(qq_config)?,
             keys: Keys::with_previous(&config.secret_key, config.secret_key_previous.as_ref()),
             jwt_ttl: config.jwt_ttl,
@@ -93,27 +97,23 @@ impl Application {
         let callback_path = config.redirect_uri.path().to_owned();
         let cookie_key = state.keys.cookie.clone();
         let (https, origins) = (config.is_https(), config.cors_origins.clone());
-        let idle = actix_web::cookie::time::Duration::seconds(
-            i64::try_from(config.session_idle.as_secs()).unwrap_or(i64::MAX),
-        );
         // Even with its lines filtered out, the access log formats every
         // request; an operator at `RUST_LOG=warn` should not pay for that.
         let log_requests = log::log_enabled!(target: ACCESS_LOG_TARGET, log::Level::Info);
         let mut server = HttpServer::new(move || {
-            let session =
-                SessionMiddleware::builder(DbSessionStore::new(db.clone()), cookie_key.clone())
-                    .cookie_name(SESSION_COOKIE.to_owned())
-                    .cookie_secure(https)
-                    .cookie_http_only(true)
-                    .cookie_same_site(SameSite::Lax)
-                    // The idle limit: every request pushes the expiry on; the
-                    // absolute limit is checked by `UserSession`.
-                    .session_lifecycle(
-                        PersistentSession::default()
-                            .session_ttl(idle)
-                            .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
-                    )
-                    .build();
+            let session = SessionMiddleware::builder(state.sessions.clone(), cookie_key.clone())
+                .cookie_name(SESSION_COOKIE.to_owned())
+                .cookie_secure(https)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                // The idle limit: every request pushes the expiry on; the
+                // absolute limit is checked by `UserSession`.
+                .session_lifecycle(
+                    PersistentSession::default()
+                        .session_ttl(state.sessions.ttl())
+                        .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                )
+                .build();
             let dev_qq = dev_qq.clone();
             App::new()
                 .wrap(security_headers())

@@ -7,10 +7,13 @@ use std::sync::atomic::AtomicBool;
 use crate::account::Accounts;
 use crate::proxy::TrustedProxies;
 use crate::qq::QqClient;
+use crate::session::store::DbSessionStore;
 use crate::token::Keys;
 
 pub struct AppState {
     pub accounts: Accounts,
+    /// The sessions, as actix-session stores them.
+    pub sessions: DbSessionStore,
     pub qq: QqClient,
     pub keys: Keys,
     /// Lifetime of the JSON API's login JWTs.

@@ -12,7 +12,7 @@ use super::{check_csrf, client_ip, see_other};
 use crate::account::AccountError;
 use crate::domain::{LocalPath, Mobile, Password};
 use crate::error::AppError;
-use crate::flow::{Arrival, arrive, random_token};
+use crate::flow::{Arrival, arrive_as, random_token};
 use crate::qq::Display;
 use crate::session::attempt::removal_cookie;
 use crate::session::{OAuthAttempt, StateError, UserSession};
@@ -106,11 +106,12 @@ async fn arrive_in_browser(
         .filter(|c| !c.is_empty())
         .ok_or(AppError::NoCode)?;
     let next = LocalPath::sanitize(Some(&attempt.next));
-    match arrive(state, code).await? {
-        Arrival::Known(user) => {
-            session.log_in(user.id)?;
-            Ok(see_other(next.as_str()))
-        }
+    match arrive_as(state, code, async |openid| {
+        session.log_in_linked(openid).await
+    })
+    .await?
+    {
+        Arrival::Known(_) => Ok(see_other(next.as_str())),
         Arrival::Unknown { openid, nickname } => {
             // The bind token is only good in this browser: its nonce must match the session's.
             let nonce = random_token();

@@ -14,20 +14,23 @@ use std::future::{Ready, ready};
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
-use std::time::Duration;
-use time::OffsetDateTime;
-
-use crate::state::AppState;
-
-/// Used only where no application state is configured.
-const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 use serde::Serialize;
 use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+
+use crate::db::user::User;
+use crate::domain::OpenId;
+use crate::error::AppError;
+use crate::state::AppState;
+use store::State;
 
 const USER_ID: &str = "uid";
 const LOGGED_IN_AT: &str = "auth_at";
 const BIND: &str = "bind";
 const CSRF: &str = "csrf";
+/// Not state: the key under which the session is stored already
+/// ([`UserSession::log_in_linked`]), for the store's `save` to take out.
+const PRESAVED: &str = "presaved";
 
 /// The session could not be written (its state is not serialisable).
 #[derive(Debug, thiserror::Error)]
@@ -37,18 +40,51 @@ pub struct SessionError(String);
 /// The current browser's session.
 pub struct UserSession {
     session: Session,
-    /// A login ends this long after it began.
-    max_age: Duration,
+    app: web::Data<AppState>,
 }
 
 impl UserSession {
     /// Logs `user_id` in, under a fresh session id (no fixation), dropping any
     /// half-finished bind.
     pub fn log_in(&self, user_id: i64) -> Result<(), SessionError> {
-        self.session.renew();
-        self.session.remove(BIND);
-        self.insert(LOGGED_IN_AT, OffsetDateTime::now_utc().unix_timestamp())?;
-        self.insert(USER_ID, user_id)
+        log_in_at(
+            &self.session,
+            user_id,
+            OffsetDateTime::now_utc().unix_timestamp(),
+        )
+    }
+
+    /// Logs in the user that the QQ account `openid` is linked to, if there
+    /// is one, as [`Self::log_in`] does; `None` (and no change) if there is none.
+    ///
+    /// The look-up and the new session's row are one database write: a QQ
+    /// login in the browser would otherwise hand work to the database three
+    /// times (the state used up, the look-up, then actix-session's save), and
+    /// at moderate concurrency each hand-off is a wait for a thread to get a
+    /// CPU (BENCHMARKS.md). The session's key goes along in the state under
+    /// [`PRESAVED`], so that the store's `save` only hands it to actix-session
+    /// for the cookie; any later change to the session drops it ([`set`]),
+    /// and `save` then stores the session as usual.
+    pub async fn log_in_linked(&self, openid: &OpenId) -> Result<Option<User>, AppError> {
+        let at = OffsetDateTime::now_utc().unix_timestamp();
+        let before = self.session.entries().clone();
+        let (key, store) = (store::new_key(), self.app.sessions.clone());
+        let stored_key = key.as_ref().to_owned();
+        let found = self
+            .app
+            .accounts
+            .find_by_openid_then(openid, move |conn, user| {
+                store.insert_on(conn, &stored_key, &logged_in(&before, user.id, at))
+            })
+            .await?;
+        let Some(user) = found else {
+            return Ok(None);
+        };
+        log_in_at(&self.session, user.id, at)?;
+        self.session
+            .insert(PRESAVED, key.as_ref())
+            .map_err(|e| SessionError(e.to_string()))?;
+        Ok(Some(user))
     }
 
     /// The logged-in user, unless the login is older than the absolute limit
@@ -59,7 +95,7 @@ impl UserSession {
         let age = OffsetDateTime::now_utc()
             .unix_timestamp()
             .saturating_sub(since);
-        if u64::try_from(age).map_or(true, |age| age > self.max_age.as_secs()) {
+        if u64::try_from(age).map_or(true, |age| age > self.app.session_max.as_secs()) {
             self.session.purge();
             return None;
         }
@@ -73,7 +109,7 @@ impl UserSession {
 
     /// Remembers which pending bind this browser may finish.
     pub fn set_bind_nonce(&self, nonce: &str) -> Result<(), SessionError> {
-        self.insert(BIND, nonce)
+        set(&self.session, BIND, nonce)
     }
 
     pub fn bind_nonce(&self) -> Option<String> {
@@ -86,7 +122,7 @@ impl UserSession {
             return Ok(token);
         }
         let token = crate::flow::random_token();
-        self.insert(CSRF, &token)?;
+        set(&self.session, CSRF, &token)?;
         Ok(token)
     }
 
@@ -95,12 +131,39 @@ impl UserSession {
         let expected: Option<String> = self.session.get(CSRF).ok().flatten();
         expected.is_some_and(|e| bool::from(e.as_bytes().ct_eq(given.as_bytes())))
     }
+}
 
-    fn insert(&self, key: &str, value: impl Serialize) -> Result<(), SessionError> {
-        self.session
-            .insert(key, value)
-            .map_err(|e| SessionError(e.to_string()))
-    }
+/// [`UserSession::log_in`] at `at`; [`logged_in`] is the same change to a copy.
+fn log_in_at(session: &Session, user_id: i64, at: i64) -> Result<(), SessionError> {
+    session.renew();
+    unset(session, BIND);
+    set(session, LOGGED_IN_AT, at)?;
+    set(session, USER_ID, user_id)
+}
+
+/// Every change to the state goes through here or [`unset`]: a session
+/// stored ahead ([`UserSession::log_in_linked`]) is stored again by `save`
+/// once changed.
+fn set(session: &Session, key: &str, value: impl Serialize) -> Result<(), SessionError> {
+    session.remove(PRESAVED);
+    session
+        .insert(key, value)
+        .map_err(|e| SessionError(e.to_string()))
+}
+
+fn unset(session: &Session, key: &str) {
+    session.remove(PRESAVED);
+    session.remove(key);
+}
+
+/// What [`log_in_at`] makes of a session's `state`, as actix-session
+/// stores it (each value as JSON).
+fn logged_in(state: &State, user_id: i64, at: i64) -> State {
+    let mut state = state.clone();
+    state.remove(BIND);
+    state.insert(LOGGED_IN_AT.to_owned(), at.to_string());
+    state.insert(USER_ID.to_owned(), user_id.to_string());
+    state
 }
 
 /// A secret that sorts by when it was made: the time in milliseconds as 12
@@ -141,19 +204,58 @@ impl FromRequest for UserSession {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let max_age = req
-            .app_data::<web::Data<AppState>>()
-            .map_or(DEFAULT_MAX_AGE, |s| s.session_max);
-        ready(Ok(Self {
-            session: req.get_session(),
-            max_age,
-        }))
+        ready(
+            req.app_data::<web::Data<AppState>>()
+                .cloned()
+                .map(|app| Self {
+                    session: req.get_session(),
+                    app,
+                })
+                .ok_or_else(|| actix_web::error::ErrorInternalServerError("no application state")),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn bare_session() -> Session {
+        actix_web::test::TestRequest::default()
+            .to_http_request()
+            .get_session()
+    }
+
+    #[test]
+    fn the_state_stored_ahead_is_the_one_a_login_leaves() {
+        let session = bare_session();
+        set(&session, CSRF, "token").unwrap();
+        set(&session, BIND, "nonce").unwrap();
+        let before = session.entries().clone();
+
+        log_in_at(&session, 42, 1_700_000_000).unwrap();
+        assert_eq!(*session.entries(), logged_in(&before, 42, 1_700_000_000));
+        assert_eq!(session.get::<i64>(USER_ID).unwrap(), Some(42));
+        assert_eq!(session.get::<String>(BIND).unwrap(), None);
+        assert_eq!(
+            session.get::<String>(CSRF).unwrap().as_deref(),
+            Some("token")
+        );
+    }
+
+    #[test]
+    fn any_change_after_the_session_was_stored_ahead_makes_save_store_it_again() {
+        for change in [
+            |s: &Session| set(s, CSRF, "new").unwrap(),
+            |s: &Session| unset(s, CSRF),
+        ] {
+            let session = bare_session();
+            set(&session, CSRF, "token").unwrap();
+            session.insert(PRESAVED, "key").unwrap();
+            change(&session);
+            assert!(!session.entries().contains_key(PRESAVED));
+        }
+    }
 
     #[test]
     fn sha256_hex_is_the_lowercase_hex_digest() {

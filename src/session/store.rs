@@ -8,17 +8,38 @@ use actix_session::storage::{
 };
 use actix_web::cookie::time::Duration;
 
-use crate::db::{self, Db};
+use crate::db::{self, Db, DbConn, DbError};
 
 /// Sessions in the `sessions` table, keyed by the SHA-256 of the cookie's key.
 #[derive(Clone)]
 pub struct DbSessionStore {
     db: Db,
+    /// The idle limit, as actix-session is configured with it (`save`'s `ttl`).
+    ttl: Duration,
 }
 
 impl DbSessionStore {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, ttl: Duration) -> Self {
+        Self { db, ttl }
+    }
+
+    /// The idle limit this store was made with.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Stores `state` as a new session under `key` on `conn`, inside the
+    /// caller's own write: what `save` does, for a session opened ahead of
+    /// it ([`super::UserSession::log_in_linked`]).
+    pub(super) fn insert_on(
+        &self,
+        conn: &mut DbConn,
+        key: &str,
+        state: &State,
+    ) -> Result<(), DbError> {
+        let json = serde_json::to_string(state)
+            .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
+        db::session::insert(conn, &super::db_key(key), &json, expiry(&self.ttl))
     }
 }
 
@@ -28,7 +49,7 @@ fn row_id(key: &SessionKey) -> String {
 }
 
 /// A fresh session key, in time order ([`super::time_ordered_token`]).
-fn new_key() -> SessionKey {
+pub(super) fn new_key() -> SessionKey {
     let token = super::time_ordered_token();
     // 56 bytes: far below the limit of a cookie, the only way to fail.
     SessionKey::try_from(token).unwrap_or_else(|_| generate_session_key())
@@ -38,7 +59,14 @@ fn expiry(ttl: &Duration) -> time::PrimitiveDateTime {
     db::now().saturating_add(*ttl)
 }
 
-type State = HashMap<String, String>;
+pub(super) type State = HashMap<String, String>;
+
+/// The key of a session that is stored already, if `state` says so (and
+/// then no longer says it): see [`super::UserSession::log_in_linked`].
+fn take_presaved(state: &mut State) -> Option<SessionKey> {
+    let key: String = serde_json::from_str(&state.remove(super::PRESAVED)?).ok()?;
+    SessionKey::try_from(key).ok()
+}
 
 impl SessionStore for DbSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
@@ -54,7 +82,10 @@ impl SessionStore for DbSessionStore {
             .map_err(|e| LoadError::Deserialization(e.into()))
     }
 
-    async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
+    async fn save(&self, mut state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
+        if let Some(key) = take_presaved(&mut state) {
+            return Ok(key);
+        }
         let json = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
         let key = new_key();
         let (id, expires_at) = (row_id(&key), expiry(ttl));
@@ -68,9 +99,11 @@ impl SessionStore for DbSessionStore {
     async fn update(
         &self,
         key: SessionKey,
-        state: State,
+        mut state: State,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
+        // Only a fresh key is ever stored ahead; an existing one never is.
+        take_presaved(&mut state);
         let json =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let (id, expires_at) = (row_id(&key), expiry(ttl));

@@ -71,6 +71,62 @@ async fn a_bound_qq_account_logs_straight_in_next_time(backend: Backend) {
     assert_eq!(app.user_count().await, 1);
 }
 
+/// A returning QQ login stores its session in the same write as the
+/// look-up: exactly one row, the one the browser's cookie names, which the
+/// pages after it read and update in place.
+async fn a_returning_qq_login_stores_the_one_session_its_cookie_names(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let openid = new_openid();
+    app.sign_up_with_qq(&Browser::new(), &openid, "13800138000")
+        .await;
+    let rows = app.session_count().await;
+
+    let browser = Browser::new();
+    let page = app.qq_login(&browser, &openid, "/").await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(app.session_count().await, rows + 1, "one row for the login");
+    // The home page adds a CSRF token to the session: an update of that row.
+    assert_eq!(
+        app.logged_in_as(&browser).await.as_deref(),
+        Some("13800138000")
+    );
+    assert_eq!(app.session_count().await, rows + 1);
+    let csrf = app.get(&browser, "/").await.field("csrf_token").unwrap();
+    let out = app
+        .post_form(&browser, "/logout", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(app.session_count().await, rows, "logging out removes it");
+}
+
+/// A browser that has a session already (the login form's CSRF token)
+/// keeps what it holds, under a new key; the old row goes.
+async fn a_returning_qq_login_in_a_browser_with_a_session_renews_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let openid = new_openid();
+    app.sign_up_with_qq(&Browser::new(), &openid, "13800138000")
+        .await;
+    let browser = Browser::new();
+    let csrf = app
+        .get(&browser, "/login")
+        .await
+        .field("csrf_token")
+        .unwrap();
+    let (before, rows) = (session_cookie(&app, &browser), app.session_count().await);
+
+    let page = app.qq_login(&browser, &openid, "/").await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_ne!(
+        session_cookie(&app, &browser),
+        before,
+        "no session fixation"
+    );
+    assert_eq!(app.session_count().await, rows, "the old row gave way");
+    let home = app.get(&browser, "/").await;
+    assert!(home.body.contains("你好，13800138000"), "{}", home.body);
+    assert_eq!(home.field("csrf_token"), Some(csrf), "the state went along");
+}
+
 async fn binding_an_existing_mobile_links_that_account(backend: Backend) {
     let app = spawn_app(backend).await;
     create_plain_user(&app, "13912345678", PASSWORD).await;
@@ -323,6 +379,8 @@ backend_tests!(
     a_mistyped_address_gets_a_not_found_page,
     first_qq_login_binds_a_new_account_and_returns_to_next,
     a_bound_qq_account_logs_straight_in_next_time,
+    a_returning_qq_login_stores_the_one_session_its_cookie_names,
+    a_returning_qq_login_in_a_browser_with_a_session_renews_it,
     binding_an_existing_mobile_links_that_account,
     a_wrong_password_for_an_existing_mobile_shows_the_form_again,
     a_badly_filled_bind_form_says_what_is_wrong_and_writes_nothing,
