@@ -6,6 +6,7 @@ use time::PrimitiveDateTime;
 
 use super::schema::used_oauth_states;
 use super::{DbConn, DbError};
+use crate::session::attempt::OAUTH_STATE_TTL_SECS;
 
 /// Marks the state keyed `state_hash` ([`crate::session::db_key`]: its time
 /// and SHA-256) used, remembered until `expires_at`; `false` when it
@@ -32,11 +33,46 @@ pub fn use_once(
 }
 
 /// Forgets states past their expiry (their logins could not finish anyway); returns how many.
+///
+/// A state's key begins with the time its login began, and a state is
+/// remembered for at most two lifetimes after that (used within one, kept
+/// for one more), so the expired rows are among the keys before
+/// [`begun_before`]: a range of the primary key, which every login appends
+/// to anyway, instead of an index on `expires_at` that every login would
+/// also have to update. The expiry is still what decides. States keyed by
+/// their plain hash (made before the time prefix) are found through a
+/// partial index of their own.
 pub fn purge_expired(conn: &mut DbConn, now: PrimitiveDateTime) -> Result<usize, DbError> {
+    let before = begun_before(now);
     on_backend!(conn, |conn| {
-        Ok(
-            diesel::delete(used_oauth_states::table.filter(used_oauth_states::expires_at.le(now)))
-                .execute(conn)?,
+        let old = diesel::delete(
+            used_oauth_states::table
+                .filter(used_oauth_states::state_hash.lt(&before))
+                .filter(used_oauth_states::expires_at.le(now)),
         )
+        .execute(conn)?;
+        let unprefixed = diesel::delete(
+            used_oauth_states::table
+                // Word for word the partial index's condition, so that the
+                // planners see it applies (a bound pattern would not match).
+                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "state_hash NOT LIKE '____________.%'",
+                ))
+                .filter(used_oauth_states::expires_at.le(now)),
+        )
+        .execute(conn)?;
+        Ok(old + unprefixed)
     })
+}
+
+/// The key below which every state's login began more than two lifetimes
+/// before `now` ([`crate::session::db_key`]'s time prefix).
+fn begun_before(now: PrimitiveDateTime) -> String {
+    let lifetimes = time::Duration::seconds(2 * OAUTH_STATE_TTL_SECS);
+    let millis = now
+        .assume_utc()
+        .saturating_sub(lifetimes)
+        .unix_timestamp_nanos()
+        / 1_000_000;
+    format!("{:012x}", millis.max(0))
 }

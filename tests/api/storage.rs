@@ -359,7 +359,81 @@ async fn after_a_lost_connection_the_other_pooled_ones_are_checked_before_use() 
     );
 }
 
+/// The purge forgets exactly the used states past their expiry: those keyed
+/// by their login's time through a range of the key, those keyed by their
+/// plain hash (from before the time prefix) through their own index.
+async fn the_purge_forgets_exactly_the_used_states_past_their_expiry(backend: Backend) {
+    use qqlogin::db::schema::used_oauth_states;
+    let (_test_db, db) = migrated(&backend, Duration::from_secs(5)).await;
+    let now = db::now();
+    let (minute, hour) = (time::Duration::minutes(1), time::Duration::hours(1));
+    let begun = |at: time::PrimitiveDateTime, rest: char| {
+        let millis = at.assume_utc().unix_timestamp_nanos() / 1_000_000;
+        format!("{millis:012x}.{}", rest.to_string().repeat(64))
+    };
+    let rows = [
+        (
+            "begun long ago, expired",
+            begun(now - 2 * hour, 'a'),
+            now - hour,
+            false,
+        ),
+        ("begun now, live", begun(now, 'b'), now + 10 * minute, true),
+        // Another instance's clock ahead: the expiry decides, not the key.
+        (
+            "begun long ago, live",
+            begun(now - 2 * hour, 'c'),
+            now + minute,
+            true,
+        ),
+        (
+            "plain hash sorting last, expired",
+            "f".repeat(64),
+            now - hour,
+            false,
+        ),
+        (
+            "plain hash sorting first, expired",
+            "0".repeat(64),
+            now - hour,
+            false,
+        ),
+        (
+            "plain hash sorting first, live",
+            "0".repeat(63) + "1",
+            now + minute,
+            true,
+        ),
+    ];
+    for (_, key, expires_at, _) in &rows {
+        let (key, expires_at) = (key.clone(), *expires_at);
+        let first_use = db
+            .write(move |c| db::oauth_state::use_once(c, &key, expires_at))
+            .await
+            .unwrap();
+        assert!(first_use);
+    }
+
+    let purged = db
+        .write(move |c| db::oauth_state::purge_expired(c, now))
+        .await
+        .unwrap();
+    let left: Vec<String> = db
+        .run(|c| {
+            Ok(used_oauth_states::table
+                .select(used_oauth_states::state_hash)
+                .load(c)?)
+        })
+        .await
+        .unwrap();
+    for (what, key, _, kept) in &rows {
+        assert_eq!(left.contains(key), *kept, "{what}");
+    }
+    assert_eq!(purged, 3, "{left:?}");
+}
+
 backend_tests!(
+    the_purge_forgets_exactly_the_used_states_past_their_expiry,
     queued_writes_all_land_and_a_failing_one_is_rolled_back_alone,
     work_whose_caller_gave_up_is_not_run,
     work_that_waits_too_long_is_answered_busy,

@@ -1,0 +1,2 @@
+DROP INDEX used_oauth_states_unprefixed_expires_at_idx;
+CREATE INDEX used_oauth_states_expires_at_idx ON used_oauth_states (expires_at);
