@@ -295,6 +295,15 @@ impl TestApp {
         .await
     }
 
+    /// This browser's CSRF token, as the login page shows it (a session
+    /// gets one there if it had none).
+    pub async fn login_page_csrf(&self, browser: &Browser) -> String {
+        self.get(browser, "/login")
+            .await
+            .field("csrf_token")
+            .expect("the login page has a CSRF token")
+    }
+
     /// Posts `form` with this browser's CSRF token (read from the login page).
     pub async fn post_with_csrf(
         &self,
@@ -302,11 +311,7 @@ impl TestApp {
         path: &str,
         form: &[(&str, &str)],
     ) -> Page {
-        let csrf = self
-            .get(browser, "/login")
-            .await
-            .field("csrf_token")
-            .expect("the login page has a CSRF token");
+        let csrf = self.login_page_csrf(browser).await;
         let mut form = form.to_vec();
         form.push(("csrf_token", &csrf));
         self.post_form(browser, path, &form).await

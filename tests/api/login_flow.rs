@@ -107,11 +107,7 @@ async fn a_returning_qq_login_in_a_browser_with_a_session_renews_it(backend: Bac
     app.sign_up_with_qq(&Browser::new(), &openid, "13800138000")
         .await;
     let browser = Browser::new();
-    let csrf = app
-        .get(&browser, "/login")
-        .await
-        .field("csrf_token")
-        .unwrap();
+    let csrf = app.login_page_csrf(&browser).await;
     let (before, rows) = (session_cookie(&app, &browser), app.session_count().await);
 
     let page = app.qq_login(&browser, &openid, "/").await;

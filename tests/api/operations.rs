@@ -15,11 +15,7 @@ use crate::helpers::{
 /// A wrong password sent as if through a proxy, with `X-Forwarded-For`/`-Proto`.
 async fn wrong_password_via(app: &crate::helpers::TestApp, login: &str, client: &str) -> Page {
     let browser = Browser::new();
-    let csrf = app
-        .get(&browser, "/login")
-        .await
-        .field("csrf_token")
-        .unwrap();
+    let csrf = app.login_page_csrf(&browser).await;
     let form = [
         ("username", login),
         ("password", "wrong password"),
