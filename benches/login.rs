@@ -504,6 +504,8 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 /// The PostgreSQL backends serving the bench database, by their process
 /// title (`postgres: … postgres qqlogin_bench 127.0.0.1(…) idle`), so that the
 /// server's CPU can be counted beside the service's: both share the cores.
+/// An autovacuum worker names the database too, but works for the set-up's
+/// inserts, not for the requests measured.
 fn pg_backends() -> Vec<u32> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
@@ -513,7 +515,9 @@ fn pg_backends() -> Vec<u32> {
         .filter(|pid| {
             fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|title| {
                 let title = String::from_utf8_lossy(&title);
-                title.starts_with("postgres: ") && title.contains(&ours)
+                title.starts_with("postgres: ")
+                    && title.contains(&ours)
+                    && !title.contains("autovacuum")
             })
         })
         .collect()
