@@ -98,6 +98,7 @@ struct Inner {
     app_id: String,
     app_key: SecretString,
     redirect_uri: Url,
+    /// QQ's authorize page with the query every login shares.
     authorize_url: Url,
     token_url: Url,
     me_url: Url,
@@ -134,8 +135,15 @@ impl QqClient {
         if !is_http(&config.redirect_uri) {
             return Err(build_err("redirect URI must be http or https"));
         }
-        let authorize_url = endpoint(&config.authorize_base, &["oauth2.0", "authorize"])
+        let mut authorize_url = endpoint(&config.authorize_base, &["oauth2.0", "authorize"])
             .ok_or(build_err("authorize base must be an http or https URL"))?;
+        // What every login sends alike is encoded once, here; `authorize_url`
+        // appends the rest.
+        authorize_url
+            .query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &config.app_id)
+            .append_pair("redirect_uri", config.redirect_uri.as_str());
         let graph = |path: &[&str]| {
             endpoint(&config.graph_url, path)
                 .ok_or(build_err("graph URL must be an http or https URL"))
@@ -182,12 +190,12 @@ impl QqClient {
         })
     }
 
-    /// Our app id, as given in the configuration.
     /// The whole budget for one login's calls to QQ.
     pub fn timeout(&self) -> Duration {
         self.inner.timeout
     }
 
+    /// Our app id, as given in the configuration.
     pub fn app_id(&self) -> &str {
         &self.inner.app_id
     }
@@ -199,9 +207,6 @@ impl QqClient {
         {
             let mut query = url.query_pairs_mut();
             query
-                .append_pair("response_type", "code")
-                .append_pair("client_id", &self.inner.app_id)
-                .append_pair("redirect_uri", self.inner.redirect_uri.as_str())
                 .append_pair("state", state)
                 .append_pair("scope", SCOPE);
             if display == Display::Mobile {
