@@ -104,7 +104,17 @@ impl r2d2::ManageConnection for Manager {
                 DbConn::Sqlite(conn)
             }
             DatabaseUrl::Postgres { url } => {
-                DbConn::Postgres(PgConnection::establish(url.expose_secret())?)
+                let mut conn = PgConnection::establish(url.expose_secret())?;
+                // Every statement we prepare finds rows by key or walks an
+                // index over a range, where the generic plan is the plan. Left
+                // to choose (`auto`), the server plans the batched look-up's
+                // `openid = ANY($2)` afresh for every batch shorter than its
+                // guess for an array (ten), and a connection's first five
+                // batches decide whether it ever stops: 0.1 ms of planning per
+                // statement, 2.5× the server's CPU per callback (BENCHMARKS.md).
+                conn.batch_execute("SET plan_cache_mode = force_generic_plan")
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                DbConn::Postgres(conn)
             }
         };
         Ok(Pooled {
