@@ -318,9 +318,9 @@ struct Plans {
 
 /// On PostgreSQL the batched look-up is planned once per connection. Left
 /// to choose, the server plans `openid = ANY($2)` for each of a
-/// connection's first five batches, and on an established site's tables
-/// goes on doing so for every batch shorter than about ten openids, 0.1 ms
-/// each (BENCHMARKS.md).
+/// connection's first five batches and, on an established site's tables,
+/// if those were short, for every batch shorter than about ten openids
+/// from then on: 0.1 ms each (BENCHMARKS.md).
 #[actix_web::test]
 async fn on_postgresql_batched_lookups_are_not_planned_again_and_again() {
     let Some(backend) = Backend::postgres() else {
