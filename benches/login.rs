@@ -850,6 +850,9 @@ struct Run {
     cpu_us_per_req: f64,
     /// The PostgreSQL backends' CPU per request (NaN on SQLite).
     pg_cpu_us_per_req: f64,
+    /// The load generator's and the stand-in QQ's CPU per request.
+    lg_cpu_us_per_req: f64,
+    qq_cpu_us_per_req: f64,
     cores: f64,
     peak_rss_mib: f64,
     threads: u64,
@@ -866,9 +869,12 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 /// Drives `flow` at `concurrency` against `target` for warm-up + measure; the measured
 /// window alone counts for throughput, latency and CPU; errors count from the start.
-/// The CPU is the target's, and with `pg` the PostgreSQL backends' beside it.
+/// The CPU is the target's, and with `pg` the PostgreSQL backends' beside it;
+/// the load generator's (this process) and `qq`'s are counted too, since
+/// every request costs them CPU on the same cores.
 async fn drive(
     target: &Proc,
+    qq: &Proc,
     flow: Flow,
     concurrency: usize,
     knobs: &Knobs,
@@ -891,6 +897,7 @@ async fn drive(
         .collect();
     tokio::time::sleep_until(tokio::time::Instant::from_std(measure_from)).await;
     let cpu_from = cpu_seconds(pid).ok_or_else(|| anyhow!("{} exited", target.name))?;
+    let (lg_from, qq_from) = (cpu_seconds(std::process::id()), cpu_seconds(qq.pid()));
     let pg_from = if pg {
         cpu_of(&pg_backends())
     } else {
@@ -898,6 +905,9 @@ async fn drive(
     };
     tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
     let cpu_to = cpu_seconds(pid).ok_or_else(|| anyhow!("{} exited", target.name))?;
+    let (lg_to, qq_to) = (cpu_seconds(std::process::id()), cpu_seconds(qq.pid()));
+    let between =
+        |from: Option<f64>, to: Option<f64>| to.zip(from).map_or(f64::NAN, |(t, f)| t - f);
     let pg_cpu = pg.then(|| pg_cpu_between(&pg_from, &cpu_of(&pg_backends())));
     let mut latencies = Vec::new();
     let mut errors = 0;
@@ -916,6 +926,8 @@ async fn drive(
         first_error,
         cpu: cpu_to - cpu_from,
         pg_cpu,
+        lg_cpu: between(lg_from, lg_to),
+        qq_cpu: between(qq_from, qq_to),
     })
 }
 
@@ -927,6 +939,10 @@ struct Driven {
     first_error: Option<String>,
     cpu: f64,
     pg_cpu: Option<f64>,
+    /// The load generator's (this process's) and the stand-in QQ's CPU seconds
+    /// in the window (NaN if unreadable).
+    lg_cpu: f64,
+    qq_cpu: f64,
 }
 
 fn wait_ready(rt: &tokio::runtime::Runtime, proc: &mut Proc) -> anyhow::Result<()> {
@@ -1150,6 +1166,7 @@ impl Bench {
         let monitor = Monitor::start(pid);
         let driven = self.rt.block_on(drive(
             &proc,
+            qq,
             flow,
             sc.concurrency,
             &self.knobs,
@@ -1163,6 +1180,8 @@ impl Bench {
             first_error,
             cpu,
             pg_cpu,
+            lg_cpu,
+            qq_cpu,
         } = driven?;
         let log_lines = proc.log_lines();
         drop(proc);
@@ -1194,6 +1213,8 @@ impl Bench {
                 (Side::Service(_), Some(pg_cpu)) => per_req(pg_cpu),
                 _ => f64::NAN,
             },
+            lg_cpu_us_per_req: per_req(lg_cpu),
+            qq_cpu_us_per_req: per_req(qq_cpu),
             cores: cpu / secs,
             peak_rss_mib: peak_kb as f64 / 1024.0,
             threads: sampled.threads.max(end.threads),
@@ -1235,6 +1256,8 @@ fn summarise(runs: &[Run]) -> Run {
         first_error: runs.iter().find_map(|r| r.first_error.clone()),
         cpu_us_per_req: med(|r| r.cpu_us_per_req),
         pg_cpu_us_per_req: med(|r| r.pg_cpu_us_per_req),
+        lg_cpu_us_per_req: med(|r| r.lg_cpu_us_per_req),
+        qq_cpu_us_per_req: med(|r| r.qq_cpu_us_per_req),
         cores: med(|r| r.cores),
         peak_rss_mib: runs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max),
         threads: runs.iter().map(|r| r.threads).max().unwrap_or(0),
@@ -1443,11 +1466,11 @@ fn report(
     let _ = writeln!(md, "{header}\n");
     let _ = writeln!(
         md,
-        "| scenario | what | side | conc | req/s | p50 ms | p99 ms | errors | CPU µs/req | PG CPU µs/req | CPU cores | peak RSS MiB | threads | svc/floor req/s | svc/floor p99 |"
+        "| scenario | what | side | conc | req/s | p50 ms | p99 ms | errors | CPU µs/req | PG CPU µs/req | LG + QQ CPU µs/req | CPU cores | peak RSS MiB | threads | svc/floor req/s | svc/floor p99 |"
     );
     let _ = writeln!(
         md,
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for ((i, side), run) in results {
         let sc = &SCENARIOS[*i];
@@ -1466,7 +1489,7 @@ fn report(
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             sc.name,
             what,
             side.name(knobs),
@@ -1477,6 +1500,11 @@ fn report(
             run.errors,
             fmt_num(run.cpu_us_per_req, 0),
             fmt_num(run.pg_cpu_us_per_req, 0),
+            format!(
+                "{} + {}",
+                fmt_num(run.lg_cpu_us_per_req, 0),
+                fmt_num(run.qq_cpu_us_per_req, 0)
+            ),
             fmt_num(run.cores, 2),
             fmt_num(run.peak_rss_mib, 1),
             run.threads,
@@ -1618,7 +1646,7 @@ fn run_rounds(bench: &mut Bench, machine: &str) -> anyhow::Result<ExitCode> {
             for side in sides {
                 let run = bench.run_one(sc, side)?;
                 println!(
-                    "[round {round}/{rounds}] {:<14} {:<8} {:>7} req/s  p50 {:>7} ms  p99 {:>8} ms  errors {}  CPU {:>5} µs/req{}  RSS {:>6} MiB  threads {}{}",
+                    "[round {round}/{rounds}] {:<14} {:<8} {:>7} req/s  p50 {:>7} ms  p99 {:>8} ms  errors {}  CPU {:>5} µs/req{}  LG + QQ {:>3} + {:>3}  RSS {:>6} MiB  threads {}{}",
                     sc.name,
                     side.name(&bench.knobs),
                     fmt_num(run.rps, 0),
@@ -1631,6 +1659,8 @@ fn run_rounds(bench: &mut Bench, machine: &str) -> anyhow::Result<ExitCode> {
                     } else {
                         String::new()
                     },
+                    fmt_num(run.lg_cpu_us_per_req, 0),
+                    fmt_num(run.qq_cpu_us_per_req, 0),
                     fmt_num(run.peak_rss_mib, 1),
                     run.threads,
                     run.first_error
