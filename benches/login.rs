@@ -1489,7 +1489,7 @@ fn report(
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} + {} | {} | {} | {} | {} | {} |",
             sc.name,
             what,
             side.name(knobs),
@@ -1500,11 +1500,8 @@ fn report(
             run.errors,
             fmt_num(run.cpu_us_per_req, 0),
             fmt_num(run.pg_cpu_us_per_req, 0),
-            format!(
-                "{} + {}",
-                fmt_num(run.lg_cpu_us_per_req, 0),
-                fmt_num(run.qq_cpu_us_per_req, 0)
-            ),
+            fmt_num(run.lg_cpu_us_per_req, 0),
+            fmt_num(run.qq_cpu_us_per_req, 0),
             fmt_num(run.cores, 2),
             fmt_num(run.peak_rss_mib, 1),
             run.threads,
