@@ -596,14 +596,22 @@ struct Reply {
 struct Client {
     addr: SocketAddr,
     host: String,
+    /// This client's own address, as the proxy the service trusts reports it.
+    forwarded_for: String,
     conn: Option<Sender>,
 }
 
+/// Numbers the clients: each is a person of their own, from an address of
+/// their own behind nginx, as the service's throttle sees people.
+static NEXT_CLIENT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
 impl Client {
     fn new(addr: SocketAddr) -> Self {
+        let n = NEXT_CLIENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self {
             addr,
             host: addr.to_string(),
+            forwarded_for: format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255),
             conn: None,
         }
     }
@@ -635,7 +643,8 @@ impl Client {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
-            .header(HOST, self.host.as_str());
+            .header(HOST, self.host.as_str())
+            .header("x-forwarded-for", self.forwarded_for.as_str());
         for (name, value) in headers {
             req = req.header(name, *value);
         }
@@ -1032,6 +1041,11 @@ impl Bench {
                 format!("http://{addr}/oauth/qq/callback"),
             )
             .env("QQLOGIN_DB_POOL_SIZE", self.knobs.db_pool.to_string())
+            // The load generator's clients stand behind the trusted proxy (`Client`).
+            .env("QQLOGIN_TRUSTED_PROXIES", "127.0.0.1")
+            // The JSON scenarios measure the code's exchange alone, under the
+            // documented setting for front ends that send no cookies.
+            .env("QQLOGIN_API_UNBOUND_LOGIN", "1")
             .env("RUST_LOG", "warn");
         if let Some(workers) = &self.knobs.workers {
             cmd.env("QQLOGIN_WORKERS", workers);

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use diesel::Connection;
 use secrecy::SecretString;
 
 use crate::db::batch::Batched;
@@ -10,7 +11,8 @@ use crate::db::user::User;
 use crate::db::{self, Db, DbConn, DbError};
 use crate::domain::{Mobile, OpenId, Password};
 use crate::password::{HashError, Hasher};
-use crate::throttle::{Attempt, RetryAfter, Throttle};
+use crate::throttle::{Attempt, FreeTries, RetryAfter, Throttle};
+use crate::token::{BIND_TOKEN_TTL, PendingBind};
 
 /// Why an account operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,9 @@ pub enum AccountError {
     OpenIdTaken,
     #[error("this user is already linked to another QQ account")]
     UserHasOtherQq,
+    /// The bind token was used by a bind that succeeded.
+    #[error("the bind token was used already")]
+    TokenUsed,
     /// The account changed under us twice in a row; the person may simply retry.
     #[error("the account changed during the operation")]
     Busy,
@@ -50,13 +55,13 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(db: Db, hasher: Hasher, app_id: String) -> Self {
+    pub fn new(db: Db, hasher: Hasher, app_id: String, free_tries: FreeTries) -> Self {
         let app = app_id.clone();
         Self {
             by_openid: Batched::new(db.clone(), move |conn, openids| {
                 db::user::find_by_openids(conn, &app, openids)
             }),
-            throttle: Throttle::new(db.clone()),
+            throttle: Throttle::new(db.clone(), free_tries),
             db,
             hasher,
             app_id,
@@ -108,9 +113,9 @@ impl Accounts {
         password: SecretString,
         from: Option<IpAddr>,
     ) -> Result<User, AccountError> {
-        let attempt = Attempt::new(login, from);
+        let attempt = self.throttle.attempt(login, from);
         self.throttle
-            .check(&attempt)
+            .reserve(&attempt)
             .await?
             .map_err(AccountError::Throttled)?;
         // A password of impossible length cannot be right: no need to hash it.
@@ -122,15 +127,16 @@ impl Accounts {
             Ok(password) if possible_name => self.check_password(login, password).await?,
             _ => None,
         };
-        match user {
-            Some(user) => {
-                self.throttle.succeeded(&attempt).await?;
-                Ok(user)
-            }
-            None => {
-                self.throttle.failed(&attempt).await?;
-                Err(AccountError::WrongCredentials)
-            }
+        let user = user.ok_or(AccountError::WrongCredentials)?;
+        self.forgive(&attempt).await;
+        Ok(user)
+    }
+
+    /// A right password gives back the try it reserved. Should that fail, the
+    /// person is still logged in: the try only stays counted.
+    async fn forgive(&self, attempt: &Attempt) {
+        if let Err(e) = self.throttle.succeeded(attempt).await {
+            log::warn!("a successful try could not be given back to the throttle: {e}");
         }
     }
 
@@ -153,58 +159,90 @@ impl Accounts {
         })
     }
 
-    /// Links `openid` to the account of `mobile`, creating that account (user
-    /// name = mobile, with `password`) when there is none. Returns the user,
-    /// now logged in by QQ from here on.
+    /// Links the pending QQ account to the account of `mobile`, creating that
+    /// account (user name = mobile, with `password`) when there is none, and
+    /// uses up the bind token. Returns the user, now logged in by QQ from here on.
     ///
-    /// Safe under races: the unique constraints decide, and creating the user
-    /// and its link is one transaction, so a lost race leaves nothing behind.
+    /// Every cheap check comes first (token unused, QQ account unlinked, the
+    /// throttle), the password hash last: a refused bind costs no hashing.
+    /// Safe under races: the unique constraints decide, and each write is one
+    /// transaction with the token's use, so a lost race leaves nothing behind.
     pub async fn bind(
         &self,
-        openid: &OpenId,
+        pending: &PendingBind,
         mobile: &Mobile,
         password: Password,
         from: Option<IpAddr>,
     ) -> Result<User, AccountError> {
-        let attempt = Attempt::new(mobile.as_str(), from);
+        let (app_id, openid, token) = (
+            self.app_id.clone(),
+            pending.openid.as_str().to_owned(),
+            crate::session::db_key(&pending.id),
+        );
+        let m = mobile.as_str().to_owned();
+        let (used, linked, existing) = self
+            .db
+            .run(move |conn| {
+                Ok((
+                    db::oauth_state::is_used(conn, &token)?,
+                    db::user::find_by_openid(conn, &app_id, &openid)?.is_some(),
+                    db::user::find_by_mobile_with_link(conn, &app_id, &m)?,
+                ))
+            })
+            .await?;
+        if used {
+            return Err(AccountError::TokenUsed);
+        }
+        if linked {
+            return Err(AccountError::OpenIdTaken);
+        }
+        let attempt = self
+            .throttle
+            .attempt(mobile.as_str(), from)
+            .with_bind_token(&pending.id);
         self.throttle
-            .check(&attempt)
+            .reserve(&attempt)
             .await?
             .map_err(AccountError::Throttled)?;
-        // Twice at most: a concurrent bind may create the same mobile's account
-        // between our look-up and our insert; then it is an existing account.
-        for _ in 0..2 {
-            let (app_id, m) = (self.app_id.clone(), mobile.as_str().to_owned());
-            let existing = self
-                .db
-                .run(move |conn| db::user::find_by_mobile_with_link(conn, &app_id, &m))
-                .await?;
-            match existing {
-                Some((user, linked)) => {
-                    let linked = self.link_existing(user, linked, openid, password).await;
-                    match &linked {
-                        Err(AccountError::WrongPassword) => self.throttle.failed(&attempt).await?,
-                        Ok(_) => self.throttle.succeeded(&attempt).await?,
-                        Err(_) => {}
-                    }
-                    return linked;
+        let bound = match existing {
+            Some((user, link)) => self.link_existing(user, link, pending, password).await,
+            None => match self.create_linked(pending, mobile, password.clone()).await {
+                // Someone created this mobile's account a moment ago: it is an existing one now.
+                Err(CreateError::MobileTaken) => {
+                    self.link_to_mobile(pending, mobile, password).await
                 }
-                None => match self.create_linked(openid, mobile, password.clone()).await {
-                    Err(CreateError::MobileTaken) => continue,
-                    Err(CreateError::OpenIdTaken) => return Err(AccountError::OpenIdTaken),
-                    Err(CreateError::Account(e)) => return Err(e),
-                    Ok(user) => return Ok(user),
-                },
-            }
+                Err(CreateError::Account(e)) => Err(e),
+                Ok(user) => Ok(user),
+            },
+        };
+        if bound.is_ok() {
+            self.forgive(&attempt).await;
         }
-        Err(AccountError::Busy)
+        bound
+    }
+
+    async fn link_to_mobile(
+        &self,
+        pending: &PendingBind,
+        mobile: &Mobile,
+        password: Password,
+    ) -> Result<User, AccountError> {
+        let (app_id, m) = (self.app_id.clone(), mobile.as_str().to_owned());
+        match self
+            .db
+            .run(move |conn| db::user::find_by_mobile_with_link(conn, &app_id, &m))
+            .await?
+        {
+            Some((user, link)) => self.link_existing(user, link, pending, password).await,
+            None => Err(AccountError::Busy),
+        }
     }
 
     async fn link_existing(
         &self,
         user: User,
         linked: Option<String>,
-        openid: &OpenId,
+        pending: &PendingBind,
         password: Password,
     ) -> Result<User, AccountError> {
         if !self
@@ -215,26 +253,32 @@ impl Accounts {
             return Err(AccountError::WrongPassword);
         }
         match linked {
-            // Already done (a double submit): nothing to write.
-            Some(current) if current == openid.as_str() => return Ok(user),
+            // Linked to this QQ account a moment ago (two binds of it at once): done.
+            Some(current) if current == pending.openid.as_str() => return Ok(user),
             Some(_) => return Err(AccountError::UserHasOtherQq),
             None => {}
         }
-        let (app_id, openid, user_id) = (self.app_id.clone(), openid.as_str().to_owned(), user.id);
-        match self
-            .db
-            .write(move |conn| db::qq_link::insert(conn, &app_id, &openid, user_id))
-            .await
-        {
-            Ok(()) => Ok(user),
-            Err(e) if e.is_unique_violation() => Err(AccountError::OpenIdTaken),
-            Err(e) => Err(e.into()),
-        }
+        let (app_id, openid, user_id) = (
+            self.app_id.clone(),
+            pending.openid.as_str().to_owned(),
+            user.id,
+        );
+        let token = crate::session::db_key(&pending.id);
+        self.db
+            .write(move |conn| {
+                Ok(conn.transaction::<_, TxError, _>(|conn| {
+                    use_up(conn, &token)?;
+                    db::qq_link::insert(conn, &app_id, &openid, user_id).map_err(TxError::Link)
+                }))
+            })
+            .await?
+            .map_err(AccountError::from)?;
+        Ok(user)
     }
 
     async fn create_linked(
         &self,
-        openid: &OpenId,
+        pending: &PendingBind,
         mobile: &Mobile,
         password: Password,
     ) -> Result<User, CreateError> {
@@ -245,13 +289,14 @@ impl Accounts {
             .map_err(|e| CreateError::Account(e.into()))?;
         let (app_id, openid, mobile) = (
             self.app_id.clone(),
-            openid.as_str().to_owned(),
+            pending.openid.as_str().to_owned(),
             mobile.as_str().to_owned(),
         );
+        let token = crate::session::db_key(&pending.id);
         self.db
             .write(move |conn| {
-                use diesel::Connection;
                 Ok(conn.transaction::<_, TxError, _>(|conn| {
+                    use_up(conn, &token)?;
                     let user = db::user::insert(conn, &mobile, &hash).map_err(TxError::User)?;
                     db::qq_link::insert(conn, &app_id, &openid, user.id).map_err(TxError::Link)?;
                     Ok(user)
@@ -261,28 +306,48 @@ impl Accounts {
             .map_err(|e| CreateError::Account(e.into()))?
             .map_err(|e| match e {
                 TxError::User(e) if e.is_unique_violation() => CreateError::MobileTaken,
-                TxError::Link(e) if e.is_unique_violation() => CreateError::OpenIdTaken,
-                TxError::User(e) | TxError::Link(e) => CreateError::Account(e.into()),
-                TxError::Diesel(e) => CreateError::Account(DbError::Query(e).into()),
+                other => CreateError::Account(other.into()),
             })
+    }
+}
+
+/// Marks the bind token keyed `token` used, in the bind's own transaction.
+fn use_up(conn: &mut DbConn, token: &str) -> Result<(), TxError> {
+    let forget_at = db::now().saturating_add(BIND_TOKEN_TTL);
+    match db::oauth_state::use_once(conn, token, forget_at) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(TxError::TokenUsed),
+        Err(e) => Err(TxError::Other(e)),
     }
 }
 
 enum CreateError {
     MobileTaken,
-    OpenIdTaken,
     Account(AccountError),
 }
 
-/// Which statement of the create-and-link transaction failed.
+/// Why a bind's transaction was rolled back.
 enum TxError {
+    TokenUsed,
     User(DbError),
     Link(DbError),
+    Other(DbError),
     Diesel(diesel::result::Error),
 }
 
 impl From<diesel::result::Error> for TxError {
     fn from(e: diesel::result::Error) -> Self {
         Self::Diesel(e)
+    }
+}
+
+impl From<TxError> for AccountError {
+    fn from(e: TxError) -> Self {
+        match e {
+            TxError::TokenUsed => Self::TokenUsed,
+            TxError::Link(e) if e.is_unique_violation() => Self::OpenIdTaken,
+            TxError::User(e) | TxError::Link(e) | TxError::Other(e) => Self::Db(e),
+            TxError::Diesel(e) => Self::Db(DbError::Query(e)),
+        }
     }
 }

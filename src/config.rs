@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::proxy::TrustedProxies;
+use crate::throttle::FreeTries;
 
 /// Shortest `SECRET_KEY` accepted: every signing key is derived from it, so it
 /// must carry at least 256 bits even when typed as hex.
@@ -145,6 +146,46 @@ pub struct Settings {
     #[arg(long, env = "QQLOGIN_WORKERS", value_name = "QQLOGIN_WORKERS",
           value_parser = clap::value_parser!(u16).range(1..=512))]
     pub workers: Option<u16>,
+
+    /// `1`: development mode (the stand-in QQ) even on a non-loopback address or with SECRET_KEY set.
+    #[arg(long, env = "QQLOGIN_DEV", value_name = "QQLOGIN_DEV", default_value = "0",
+          value_parser = parse_switch, action = clap::ArgAction::Set)]
+    pub dev: bool,
+
+    /// `1`: the JSON API's QQ login is not tied to the browser that began it, for
+    /// front ends that send no cookies (login CSRF becomes possible; SECURITY.md).
+    #[arg(long, env = "QQLOGIN_API_UNBOUND_LOGIN", value_name = "QQLOGIN_API_UNBOUND_LOGIN",
+          default_value = "0", value_parser = parse_switch, action = clap::ArgAction::Set)]
+    pub api_unbound_login: bool,
+
+    /// How long a client may take to send a request body, in milliseconds (408 after).
+    #[arg(long, env = "QQLOGIN_BODY_TIMEOUT_MS", value_name = "QQLOGIN_BODY_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=120_000))]
+    pub body_timeout_ms: u64,
+
+    /// Wrong passwords per account name before it is locked (15 s, doubling up to an hour).
+    #[arg(long, env = "QQLOGIN_FREE_TRIES_PER_ACCOUNT", value_name = "QQLOGIN_FREE_TRIES_PER_ACCOUNT",
+          default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub free_tries_per_account: i32,
+
+    /// Wrong passwords per client address before it is locked (15 s, doubling up to an hour).
+    #[arg(long, env = "QQLOGIN_FREE_TRIES_PER_ADDRESS", value_name = "QQLOGIN_FREE_TRIES_PER_ADDRESS",
+          default_value_t = 20, value_parser = clap::value_parser!(i32).range(1..=100_000))]
+    pub free_tries_per_address: i32,
+
+    /// Password hashes allowed to wait for a core at once; beyond, 503 with Retry-After.
+    #[arg(long, env = "QQLOGIN_HASH_QUEUE", value_name = "QQLOGIN_HASH_QUEUE", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub hash_queue: u32,
+}
+
+/// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off` (any case).
+fn parse_switch(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err("must be 1 or 0".into()),
+    }
 }
 
 /// A validated setting error, printed as one line before exiting with code 2.
@@ -244,6 +285,27 @@ pub enum QqMode {
     DevStandIn,
 }
 
+/// Why the service runs in development mode, for its first log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevReason {
+    /// The operator said `QQLOGIN_DEV=1`.
+    Requested,
+    /// Nothing of production is configured and the listen address is loopback.
+    NothingConfigured,
+}
+
+impl std::fmt::Display for DevReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Requested => "QQLOGIN_DEV=1 is set",
+            Self::NothingConfigured => {
+                "QQ_APP_ID, QQ_APP_KEY and SECRET_KEY are unset, QQ_REDIRECT_URI is not https \
+                 and QQLOGIN_LISTEN is a loopback address"
+            }
+        })
+    }
+}
+
 /// The validated configuration the application is built from.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -265,6 +327,13 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     pub shutdown_grace: Duration,
     pub workers: Option<usize>,
+    /// Set in development mode: why it was chosen.
+    pub dev_reason: Option<DevReason>,
+    /// The JSON API's login is not tied to the browser (`QQLOGIN_API_UNBOUND_LOGIN`).
+    pub api_unbound_login: bool,
+    pub body_timeout: Duration,
+    pub hash_queue: usize,
+    pub free_tries: FreeTries,
 }
 
 impl Config {
@@ -349,8 +418,17 @@ impl Settings {
                 "must not be shorter than QQLOGIN_SESSION_IDLE_SECS",
             ));
         }
-        let qq = match (self.qq_app_id, self.qq_app_key) {
-            (None, _) => QqMode::DevStandIn,
+        let (qq, dev_reason) = match (self.qq_app_id, self.qq_app_key) {
+            (None, app_key) => (
+                QqMode::DevStandIn,
+                Some(dev_reason(
+                    self.dev,
+                    app_key.is_some(),
+                    self.secret_key.is_some(),
+                    &self.qq_redirect_uri,
+                    self.listen,
+                )?),
+            ),
             (Some(id), _)
                 if id.trim().is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) =>
             {
@@ -365,11 +443,14 @@ impl Settings {
                     "is required when QQ_APP_ID is set",
                 ));
             }
-            (Some(app_id), Some(app_key)) => QqMode::Real {
-                app_id,
-                app_key,
-                graph_url: self.qq_graph_url,
-            },
+            (Some(app_id), Some(app_key)) => (
+                QqMode::Real {
+                    app_id,
+                    app_key,
+                    graph_url: self.qq_graph_url,
+                },
+                None,
+            ),
         };
         let (secret_key, secret_is_ephemeral) = match (self.secret_key, &qq) {
             (Some(key), _) => (key, false),
@@ -407,8 +488,65 @@ impl Settings {
             trusted_proxies: self.trusted_proxies,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             workers: self.workers.map(usize::from),
+            dev_reason,
+            api_unbound_login: self.api_unbound_login,
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            hash_queue: usize::try_from(self.hash_queue).unwrap_or(usize::MAX),
+            free_tries: FreeTries {
+                account: self.free_tries_per_account,
+                address: self.free_tries_per_address,
+            },
         })
     }
+}
+
+/// Development mode without `QQ_APP_ID`, and why; or the error that stops a
+/// production instance that forgot it. A forgotten app id must never turn a
+/// production instance into one where anyone types a nickname and is that QQ
+/// account, so any sign of production without it refuses to start.
+fn dev_reason(
+    requested: bool,
+    app_key: bool,
+    secret_key: bool,
+    redirect_uri: &Url,
+    listen: SocketAddr,
+) -> Result<DevReason, SettingError> {
+    if app_key {
+        return Err(setting_error(
+            "QQ_APP_ID",
+            "is not set, but QQ_APP_KEY is: set the app id from QQ Connect",
+        ));
+    }
+    if requested {
+        return Ok(DevReason::Requested);
+    }
+    let production: Vec<&str> = [
+        secret_key.then_some("SECRET_KEY"),
+        (redirect_uri.scheme() == "https").then_some("an https QQ_REDIRECT_URI"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !production.is_empty() {
+        return Err(setting_error(
+            "QQ_APP_ID",
+            format!(
+                "is not set, but {} {}: set the app id from QQ Connect (or QQLOGIN_DEV=1 for development mode)",
+                production.join(" and "),
+                if production.len() == 1 { "is" } else { "are" }
+            ),
+        ));
+    }
+    if !listen.ip().is_loopback() {
+        return Err(setting_error(
+            "QQ_APP_ID",
+            format!(
+                "is not set and QQLOGIN_LISTEN ({listen}) is not a loopback address: \
+                 set QQ_APP_ID, QQ_APP_KEY and SECRET_KEY for production, or QQLOGIN_DEV=1 for development mode"
+            ),
+        ));
+    }
+    Ok(DevReason::NothingConfigured)
 }
 
 fn random_secret() -> SecretString {
@@ -461,6 +599,39 @@ mod tests {
     }
 
     #[test]
+    fn production_settings_without_an_app_id_are_refused_naming_it() {
+        for args in [
+            &["--qq-app-key", "k"][..],
+            &["--secret-key", KEY],
+            &[
+                "--qq-redirect-uri",
+                "https://www.example.com/oauth/qq/callback",
+            ],
+            &["--qq-app-key", "k", "--dev", "1"],
+            &["--listen", "0.0.0.0:8000"],
+            &["--listen", "[::]:8000"],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(err.starts_with("QQ_APP_ID:"), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn development_mode_says_why() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.dev_reason, Some(DevReason::NothingConfigured));
+        for args in [
+            &["--dev", "1", "--listen", "0.0.0.0:8000"][..],
+            &["--dev", "true", "--secret-key", KEY],
+        ] {
+            let config = parse(args).unwrap();
+            assert!(config.is_dev_mode(), "{args:?}");
+            assert_eq!(config.dev_reason, Some(DevReason::Requested));
+        }
+        assert!(parse(&["--dev", "maybe"]).is_err());
+    }
+
+    #[test]
     fn an_app_id_without_a_secret_key_is_refused() {
         let err = parse(&["--qq-app-id", "101", "--qq-app-key", "k"]).unwrap_err();
         assert!(err.starts_with("SECRET_KEY:"), "{err}");
@@ -491,6 +662,7 @@ mod tests {
         .unwrap();
         assert!(!config.is_dev_mode());
         assert!(!config.secret_is_ephemeral);
+        assert_eq!(config.dev_reason, None);
     }
 
     #[test]

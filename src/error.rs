@@ -41,6 +41,10 @@ pub enum AppError {
     BadRequest(&'static str),
     #[error("request body too large")]
     TooLarge,
+    #[error("request headers too large")]
+    HeadersTooLarge,
+    #[error("request body not sent in time")]
+    BodyTimeout,
     #[error("unsupported content type")]
     UnsupportedMediaType,
     #[error(transparent)]
@@ -79,6 +83,8 @@ pub struct Explanation {
 }
 
 const TRY_QQ_AGAIN: (&str, &str) = ("/login", "重新登录");
+/// When to come back after the password hasher turned a request away.
+const HASHER_BUSY_RETRY_SECS: u64 = 2;
 const HOME: (&str, &str) = ("/", "返回首页");
 /// The database is down or too busy: nothing the person did wrong.
 const UNAVAILABLE: (StatusCode, &str, &str, (&str, &str)) = (
@@ -170,6 +176,18 @@ impl AppError {
                 "提交的内容太长了。请返回重试。",
                 HOME,
             ),
+            Self::HeadersTooLarge => (
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "请求头过大",
+                "浏览器发送的信息（例如Cookie）太多了。请清除本站的Cookie后重试。",
+                HOME,
+            ),
+            Self::BodyTimeout => (
+                S::REQUEST_TIMEOUT,
+                "提交超时",
+                "提交的内容没有及时送达，可能是网络不稳定。请重新提交。",
+                HOME,
+            ),
             Self::UnsupportedMediaType => (
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "请求格式不支持",
@@ -180,6 +198,18 @@ impl AppError {
                 S::TOO_MANY_REQUESTS,
                 "尝试次数过多",
                 "为保护账号安全，密码错误次数过多后需要等待一会儿。请稍后再试。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Account(AccountError::Hash(HashError::Busy)) => (
+                S::SERVICE_UNAVAILABLE,
+                "服务繁忙",
+                "现在登录的人太多，请几秒钟后再试。",
+                HOME,
+            ),
+            Self::Account(AccountError::TokenUsed) => (
+                S::BAD_REQUEST,
+                "绑定已完成",
+                "这个QQ账号已经用这个页面绑定过了。请直接用QQ登录。",
                 TRY_QQ_AGAIN,
             ),
             Self::Account(AccountError::Busy) => (
@@ -223,13 +253,16 @@ impl AppError {
         }
     }
 
-    /// A throttled answer says when to come back.
+    /// A throttled or overloaded answer says when to come back.
     pub fn add_retry_after(&self, response: &mut HttpResponse) {
-        if let Self::Account(AccountError::Throttled(after)) = self {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(after.0));
-        }
+        let after = match self {
+            Self::Account(AccountError::Throttled(after)) => after.0,
+            Self::Account(AccountError::Hash(HashError::Busy)) => HASHER_BUSY_RETRY_SECS,
+            _ => return,
+        };
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(after));
     }
 
     /// Logs the whole cause chain, at a level that matches who is at fault.
@@ -263,7 +296,10 @@ impl ResponseError for AppError {
             action_href: e.action.0,
             action_label: e.action.1,
         };
-        render(e.status, &page).unwrap_or_else(|_| HttpResponse::build(e.status).body(e.title))
+        let mut response =
+            render(e.status, &page).unwrap_or_else(|_| HttpResponse::build(e.status).body(e.title));
+        self.add_retry_after(&mut response);
+        response
     }
 }
 
@@ -287,9 +323,9 @@ impl ResponseError for ApiError {
             // The original API answers 503 for any trouble with QQ, including a refused code.
             AppError::Qq(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Token(_)
-            | AppError::Account(AccountError::OpenIdTaken | AccountError::UserHasOtherQq) => {
-                StatusCode::BAD_REQUEST
-            }
+            | AppError::Account(
+                AccountError::OpenIdTaken | AccountError::UserHasOtherQq | AccountError::TokenUsed,
+            ) => StatusCode::BAD_REQUEST,
             AppError::Account(AccountError::WrongCredentials | AccountError::WrongPassword) => {
                 StatusCode::BAD_REQUEST
             }

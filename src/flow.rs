@@ -8,6 +8,9 @@ use crate::domain::OpenId;
 use crate::error::AppError;
 use crate::state::AppState;
 
+/// The longest QQ nickname kept; QQ's own are far shorter, a hostile QQ's need not be.
+pub const MAX_NICKNAME_CHARS: usize = 64;
+
 /// Where a person stands after QQ vouched for them.
 pub enum Arrival {
     /// The QQ account is linked: log this user in.
@@ -48,7 +51,15 @@ pub async fn arrive_as(
         .qq
         .fetch_user_info(&identity.access_token, &identity.openid);
     let nickname = match tokio::time::timeout_at(deadline.into(), user_info).await {
-        Ok(Ok(info)) => Some(info.nickname).filter(|n| !n.trim().is_empty()),
+        // Cut to a sane length: it travels in the bind token, which must fit a form field.
+        Ok(Ok(info)) => Some(
+            info.nickname
+                .trim()
+                .chars()
+                .take(MAX_NICKNAME_CHARS)
+                .collect(),
+        )
+        .filter(|n: &String| !n.is_empty()),
         Ok(Err(e)) => {
             log::warn!("QQ get_user_info failed, binding without a nickname: {e}");
             None

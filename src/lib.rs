@@ -13,6 +13,7 @@ pub mod error;
 pub mod flow;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod limits;
 pub mod password;
 pub mod proxy;
 pub mod qq;

@@ -9,6 +9,7 @@
 //! hashing is at most `cores × 19 MiB`, however many threads ran, and none
 //! until the first password is hashed or checked.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::rand_core::OsRng;
@@ -26,6 +27,9 @@ pub enum HashError {
     Argon2(String),
     #[error("password hashing was cancelled")]
     Cancelled,
+    /// Too many hashes are waiting already: come back in a moment.
+    #[error("too many passwords waiting to be hashed")]
+    Busy,
 }
 
 fn argon2_error(e: impl std::fmt::Display) -> HashError {
@@ -37,10 +41,15 @@ fn params() -> Params {
     Params::new(19 * 1024, 2, 1, Some(32)).unwrap_or_default()
 }
 
-/// Hashes and verifies passwords, at most `permits` at a time.
+/// Hashes and verifies passwords, at most `permits` at a time, with at most
+/// `queue` more waiting: beyond that a request is turned away at once rather
+/// than queued without limit behind a flood.
 #[derive(Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    /// Hashes running or waiting now, and how many may.
+    in_line: Arc<AtomicUsize>,
+    max_in_line: usize,
     /// Idle workspaces: never more than one per permit.
     workspaces: Arc<Mutex<Vec<Vec<Block>>>>,
     /// Verified against when no account matches, so that an unknown user name
@@ -49,7 +58,7 @@ pub struct Hasher {
 }
 
 impl Hasher {
-    pub fn new(permits: usize) -> Result<Self, HashError> {
+    pub fn new(permits: usize, queue: usize) -> Result<Self, HashError> {
         let permits = permits.max(1);
         let salt = SaltString::generate(&mut OsRng);
         // This workspace goes back to the system: a service that only sees
@@ -58,6 +67,8 @@ impl Hasher {
         // Workspaces are made the first time that many hashes run at once.
         Ok(Self {
             permits: Arc::new(Semaphore::new(permits)),
+            in_line: Arc::new(AtomicUsize::new(0)),
+            max_in_line: permits.saturating_add(queue),
             workspaces: Arc::new(Mutex::new(Vec::with_capacity(permits))),
             dummy_hash,
         })
@@ -93,6 +104,7 @@ impl Hasher {
         &self,
         work: impl FnOnce(&mut [Block]) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
+        let _in_line = InLine::join(&self.in_line, self.max_in_line)?;
         let _permit = self
             .permits
             .acquire()
@@ -114,6 +126,26 @@ impl Hasher {
         })
         .await
         .map_err(|_| HashError::Cancelled)?
+    }
+}
+
+/// A place in the hasher's line, given up when dropped (also by a request
+/// that goes away while it waits).
+struct InLine(Arc<AtomicUsize>);
+
+impl InLine {
+    fn join(line: &Arc<AtomicUsize>, max: usize) -> Result<Self, HashError> {
+        line.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .map_err(|_| HashError::Busy)?;
+        Ok(Self(Arc::clone(line)))
+    }
+}
+
+impl Drop for InLine {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -192,7 +224,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
-        let hasher = Hasher::new(2).unwrap();
+        let hasher = Hasher::new(2, 8).unwrap();
         let hash = hasher.hash(password("correct horse")).await.unwrap();
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -220,7 +252,7 @@ mod tests {
 
     #[actix_web::test]
     async fn hashes_agree_with_the_argon2_crate_both_ways() {
-        let hasher = Hasher::new(1).unwrap();
+        let hasher = Hasher::new(1, 8).unwrap();
         let ours = hasher.hash(password("interoperable")).await.unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(
@@ -258,8 +290,22 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn beyond_the_line_a_hash_is_turned_away_at_once() {
+        let hasher = Hasher::new(1, 1).unwrap();
+        let (first, second, third) = tokio::join!(
+            hasher.hash(password("password-1")),
+            hasher.hash(password("password-2")),
+            hasher.hash(password("password-3")),
+        );
+        assert!(first.is_ok() && second.is_ok());
+        assert!(matches!(third, Err(HashError::Busy)), "{third:?}");
+        // The line empties as hashes finish.
+        assert!(hasher.hash(password("password-4")).await.is_ok());
+    }
+
+    #[actix_web::test]
     async fn a_garbage_stored_hash_is_an_error_not_a_panic() {
-        let hasher = Hasher::new(1).unwrap();
+        let hasher = Hasher::new(1, 8).unwrap();
         assert!(
             hasher
                 .verify(password("whatever1"), Some("not a hash".into()))

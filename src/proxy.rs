@@ -14,7 +14,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, web};
 use ipnet::IpNet;
 
-use crate::session::attempt::OAUTH_COOKIE;
+use crate::session::attempt::{API_OAUTH_COOKIE, OAUTH_COOKIE};
+use crate::session::csrf::CSRF_COOKIE;
 use crate::startup::SESSION_COOKIE;
 use crate::state::AppState;
 
@@ -108,7 +109,7 @@ pub async fn secure_cookie_behind_tls(
         headers.remove(SET_COOKIE);
         for cookie in cookies {
             let value = cookie.to_str().unwrap_or_default();
-            let ours = [SESSION_COOKIE, OAUTH_COOKIE]
+            let ours = [SESSION_COOKIE, OAUTH_COOKIE, API_OAUTH_COOKIE, CSRF_COOKIE]
                 .iter()
                 .any(|name| value.starts_with(name));
             let secured = if ours && !value.contains("; Secure") {

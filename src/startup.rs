@@ -31,6 +31,11 @@ use crate::token::Keys;
 pub const SESSION_COOKIE: &str = "qqlogin_session";
 /// Where actix-web's `Logger` writes the access log.
 const ACCESS_LOG_TARGET: &str = "actix_web::middleware::logger";
+/// How long a client may take to send a request's line and headers.
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an idle keep-alive connection stays open (nginx's side closes
+/// its idle upstream connections after 4 s: deploy/nginx/qqlogin.conf).
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// How often expired sessions are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
@@ -80,7 +85,12 @@ impl Application {
             i64::try_from(config.session_idle.as_secs()).unwrap_or(i64::MAX),
         );
         let state = web::Data::new(AppState {
-            accounts: Accounts::new(db.clone(), Hasher::new(cores())?, app_id),
+            accounts: Accounts::new(
+                db.clone(),
+                Hasher::new(cores(), config.hash_queue)?,
+                app_id,
+                config.free_tries,
+            ),
             sessions: DbSessionStore::new(db.clone(), idle),
             qq: QqClient::new(qq_config)?,
             keys: Keys::with_previous(&config.secret_key, config.secret_key_previous.as_ref()),
@@ -88,6 +98,9 @@ impl Application {
             session_max: config.session_max,
             trusted_proxies: config.trusted_proxies.clone(),
             secure_cookies: config.is_https(),
+            api_unbound_login: config.api_unbound_login,
+            body_timeout: config.body_timeout,
+            public_base: public_base(&config.redirect_uri),
             migrated: AtomicBool::new(false),
         });
         migrate_or_keep_trying(db.clone(), state.clone(), config.database.describe()).await;
@@ -97,6 +110,13 @@ impl Application {
         let callback_path = config.redirect_uri.path().to_owned();
         let cookie_key = state.keys.cookie.clone();
         let (https, origins) = (config.is_https(), config.cors_origins.clone());
+        if config.api_unbound_login {
+            log::warn!(
+                "QQLOGIN_API_UNBOUND_LOGIN=1: the JSON API trades any QQ code without checking that this browser \
+                 began the login, so an attacker's code fed to a victim's front end logs the victim into the \
+                 attacker's QQ account (login CSRF). Use it only for a front end that cannot send cookies."
+            );
+        }
         // Even with its lines filtered out, the access log formats every
         // request; an operator at `RUST_LOG=warn` should not pay for that.
         let log_requests = log::log_enabled!(target: ACCESS_LOG_TARGET, log::Level::Info);
@@ -116,6 +136,7 @@ impl Application {
                 .build();
             let dev_qq = dev_qq.clone();
             App::new()
+                .wrap(from_fn(crate::limits::enforce))
                 .wrap(security_headers())
                 .wrap(Condition::new(log_requests, access_log()))
                 .app_data(state.clone())
@@ -129,19 +150,21 @@ impl Application {
                 })
                 .service(
                     web::scope("")
-                        .wrap(Condition::new(
-                            !origins.0.is_empty(),
-                            routes::cors(&origins),
-                        ))
                         .wrap(session)
                         .wrap(from_fn(secure_cookie_behind_tls))
                         .wrap(from_fn(routes::unavailable_until_database_is))
                         .wrap(from_fn(accept_previous_key))
-                        .configure(|cfg| routes::configure(cfg, &callback_path)),
+                        .configure(|cfg| routes::configure(cfg, &callback_path, &origins)),
                 )
                 .default_service(web::to(routes::not_found))
         })
-        .shutdown_timeout(config.shutdown_grace.as_secs());
+        .shutdown_timeout(config.shutdown_grace.as_secs())
+        // A request's head must arrive within this (then 408), an idle
+        // keep-alive connection is closed after this; bodies have their own
+        // deadline (`limits`).
+        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
+        .client_disconnect_timeout(Duration::from_secs(1));
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
@@ -218,9 +241,12 @@ fn qq_setup(config: &Config, local: SocketAddr) -> (QqConfig, Option<DevQq>) {
             let browser_base = dev_base(&config.redirect_uri);
             let server_base = Url::parse(&format!("http://{}/dev/qq/", loopback(local)))
                 .unwrap_or(browser_base.clone());
+            let why = config
+                .dev_reason
+                .map_or_else(|| "QQ_APP_ID is not set".to_owned(), |r| r.to_string());
             log::warn!(
-                "DEVELOPMENT MODE: QQ_APP_ID is not set, so logins go to the built-in STAND-IN QQ at {browser_base} \
-                 - no real QQ account is involved. Set QQ_APP_ID, QQ_APP_KEY and SECRET_KEY for production."
+                "DEVELOPMENT MODE ({why}): logins go to the built-in STAND-IN QQ at {browser_base}, \
+                 where anyone is any QQ account they name. Set QQ_APP_ID, QQ_APP_KEY and SECRET_KEY for production."
             );
             if config.secret_is_ephemeral {
                 log::warn!(
@@ -239,6 +265,13 @@ fn qq_setup(config: &Config, local: SocketAddr) -> (QqConfig, Option<DevQq>) {
             (qq, Some(dev))
         }
     }
+}
+
+/// The service's own origin, as QQ sends people back to it.
+fn public_base(redirect_uri: &Url) -> Url {
+    let mut base = redirect_uri.clone();
+    base.set_path("/");
+    base
 }
 
 fn dev_base(redirect_uri: &Url) -> Url {
@@ -292,12 +325,15 @@ fn spawn_session_purge(db: Db) {
                 .write(|conn| {
                     let now = db::now();
                     let sessions = db::session::purge_expired(conn, now)?;
-                    Ok(sessions + db::oauth_state::purge_expired(conn, now)?)
+                    let forget_before = now - time::Duration::seconds(crate::throttle::MEMORY_SECS);
+                    Ok(sessions
+                        + db::oauth_state::purge_expired(conn, now)?
+                        + db::login_failure::purge_expired(conn, now, forget_before)?)
                 })
                 .await;
             match purged {
                 Ok(0) => {}
-                Ok(n) => log::info!("purged {n} expired sessions and login states"),
+                Ok(n) => log::info!("purged {n} expired sessions, login states and password tries"),
                 Err(e) => log::warn!("session purge failed: {e}"),
             }
         }

@@ -24,6 +24,12 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// Whether cookies are marked `Secure` (`QQ_REDIRECT_URI` is https).
     pub secure_cookies: bool,
+    /// The JSON API's login is not tied to the browser (`QQLOGIN_API_UNBOUND_LOGIN`).
+    pub api_unbound_login: bool,
+    /// The service's own origin (of `QQ_REDIRECT_URI`), when a request's `Host` will not do.
+    pub public_base: url::Url,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
     /// Set once the migrations have run: until then the service answers 503.
     pub migrated: AtomicBool,
 }

@@ -1,33 +1,47 @@
-//! Credential stuffing and brute force: failed password attempts are counted
-//! per account name and per client address, in the database (every instance
-//! sees them). After the free tries, each further failure locks that subject
-//! for twice as long as the last.
+//! Credential stuffing and brute force: tries at a password are counted per
+//! account name and per client address (and, at the bind form, per bind
+//! token), in the database (every instance sees them). A try is counted
+//! *before* the password is hashed and given back when it was right, so that
+//! tries sent at once cannot all slip past the count ([`Throttle::reserve`]).
+//! After the free tries, each further failure locks that subject for twice as
+//! long as the last.
 //!
 //! The account subject is the name as typed, not a user id: an unknown name is
 //! throttled exactly like a real one, so a lock reveals nothing.
 
 use std::net::IpAddr;
 
+use crate::db::login_failure::{Reserved, Subject};
 use crate::db::{self, Db, DbError};
 
-/// Failures allowed per account name before back-off starts.
-pub const FREE_TRIES_PER_ACCOUNT: i32 = 5;
-/// Failures allowed per client address (many people may share one address).
-pub const FREE_TRIES_PER_ADDRESS: i32 = 20;
+/// Tries allowed per bind token: one person's typing mistakes, not a search.
+pub const FREE_TRIES_PER_BIND_TOKEN: i32 = 5;
 /// The first lock; each further failure doubles it.
 const FIRST_LOCK_SECS: i64 = 15;
 const MAX_LOCK_SECS: i64 = 3600;
 /// Failures this old are forgotten.
-const MEMORY_SECS: i64 = 3600;
+pub const MEMORY_SECS: i64 = 3600;
 
-/// Who is trying: the account name as typed and the client's address.
+/// Who is trying: the account name as typed, the client's address, and at
+/// the bind form the bind token.
 pub struct Attempt {
-    account: String,
-    address: Option<String>,
+    account: Subject,
+    others: Vec<Subject>,
+}
+
+/// Free tries before back-off starts (`QQLOGIN_FREE_TRIES_PER_ACCOUNT`,
+/// `QQLOGIN_FREE_TRIES_PER_ADDRESS`).
+#[derive(Debug, Clone, Copy)]
+pub struct FreeTries {
+    /// Per account name.
+    pub account: i32,
+    /// Per client address (many people may share one address).
+    pub address: i32,
 }
 
 impl Attempt {
-    pub fn new(account: &str, address: Option<IpAddr>) -> Self {
+    /// A password login (or bind) for `account` from `address`.
+    pub fn new(account: &str, address: Option<IpAddr>, free: FreeTries) -> Self {
         // Control characters never reach the database (PostgreSQL refuses NUL in text).
         let account: String = account
             .trim()
@@ -37,21 +51,38 @@ impl Attempt {
             .flat_map(char::to_lowercase)
             .collect();
         Self {
-            account: format!("account:{account}"),
-            address: address.map(|a| format!("address:{a}")),
+            account: Subject {
+                key: format!("account:{account}"),
+                free_tries: free.account,
+            },
+            others: address
+                .map(|a| Subject {
+                    key: format!("address:{a}"),
+                    free_tries: free.address,
+                })
+                .into_iter()
+                .collect(),
         }
     }
 
-    fn subjects(&self) -> Vec<String> {
-        std::iter::once(self.account.clone())
-            .chain(self.address.clone())
-            .collect()
+    /// Also counted against the bind token `token_id`.
+    pub fn with_bind_token(mut self, token_id: &str) -> Self {
+        self.others.push(Subject {
+            key: format!("bind:{}", crate::session::db_key(token_id)),
+            free_tries: FREE_TRIES_PER_BIND_TOKEN,
+        });
+        self
+    }
+
+    fn subjects(&self) -> impl Iterator<Item = &Subject> {
+        std::iter::once(&self.account).chain(&self.others)
     }
 }
 
 #[derive(Clone)]
 pub struct Throttle {
     db: Db,
+    free: FreeTries,
 }
 
 /// How long until another try is allowed, in whole seconds (at least 1).
@@ -59,55 +90,52 @@ pub struct Throttle {
 pub struct RetryAfter(pub u64);
 
 impl Throttle {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, free: FreeTries) -> Self {
+        Self { db, free }
     }
 
-    /// `Err` while the account name or the address is locked.
-    pub async fn check(&self, attempt: &Attempt) -> Result<Result<(), RetryAfter>, DbError> {
-        let subjects = attempt.subjects();
+    /// A try at `account`'s password from `address`.
+    pub fn attempt(&self, account: &str, address: Option<IpAddr>) -> Attempt {
+        Attempt::new(account, address, self.free)
+    }
+
+    /// Counts a try against every subject before the password is checked;
+    /// `Err` (and nothing counted) while one of them is locked. A try that
+    /// fails stays counted; one that succeeds is given back ([`Self::succeeded`]).
+    pub async fn reserve(&self, attempt: &Attempt) -> Result<Result<(), RetryAfter>, DbError> {
+        let subjects: Vec<Subject> = attempt.subjects().cloned().collect();
         let now = db::now();
-        let until = self
+        let reserved = self
             .db
-            .run(move |conn| db::login_failure::locked_until(conn, &subjects, now))
+            .write(move |conn| {
+                let forget_before = now - time::Duration::seconds(MEMORY_SECS);
+                db::login_failure::reserve(conn, &subjects, now, forget_before, lock_for)
+            })
             .await?;
-        Ok(match until {
-            Some(until) => Err(RetryAfter(
+        Ok(match reserved {
+            Reserved::Go => Ok(()),
+            Reserved::LockedUntil(until) => Err(RetryAfter(
                 u64::try_from((until - now).whole_seconds())
                     .unwrap_or(0)
                     .max(1),
             )),
-            None => Ok(()),
         })
     }
 
-    /// Counts a failed attempt against both subjects, locking those past their free tries.
-    pub async fn failed(&self, attempt: &Attempt) -> Result<(), DbError> {
-        let subjects = [(attempt.account.clone(), FREE_TRIES_PER_ACCOUNT)]
-            .into_iter()
-            .chain(attempt.address.clone().map(|a| (a, FREE_TRIES_PER_ADDRESS)));
-        for (subject, free) in subjects {
-            self.db
-                .write(move |conn| {
-                    let now = db::now();
-                    let forget_before = now - time::Duration::seconds(MEMORY_SECS);
-                    let failures =
-                        db::login_failure::count_failure(conn, &subject, now, forget_before)?;
-                    if let Some(lock) = lock_for(failures, free) {
-                        db::login_failure::lock(conn, &subject, now + lock)?;
-                    }
-                    Ok(())
-                })
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// A success clears the account name's count (not the address's).
+    /// The password was right: the account name's tries are forgotten, and
+    /// the try reserved against the others is given back.
     pub async fn succeeded(&self, attempt: &Attempt) -> Result<(), DbError> {
-        let subject = attempt.account.clone();
+        let account = attempt.account.key.clone();
+        let others = attempt.others.clone();
         self.db
-            .write(move |conn| db::login_failure::forget(conn, &subject))
+            .write(move |conn| {
+                db::login_failure::forget(conn, &account)?;
+                let now = db::now();
+                for subject in &others {
+                    db::login_failure::give_back(conn, subject, now)?;
+                }
+                Ok(())
+            })
             .await
     }
 }
@@ -138,14 +166,22 @@ mod tests {
         assert_eq!(secs(1000), Some(3600));
     }
 
+    const FREE: FreeTries = FreeTries {
+        account: 5,
+        address: 20,
+    };
+
     #[test]
     fn account_names_are_compared_as_people_type_them() {
         assert_eq!(
-            Attempt::new(" Alice ", None).account,
-            Attempt::new("alice", None).account
+            Attempt::new(" Alice ", None, FREE).account.key,
+            Attempt::new("alice", None, FREE).account.key
         );
         assert_eq!(
-            Attempt::new(&"x".repeat(10_000), None).account.len(),
+            Attempt::new(&"x".repeat(10_000), None, FREE)
+                .account
+                .key
+                .len(),
             "account:".len() + 64
         );
     }

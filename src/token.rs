@@ -125,6 +125,7 @@ impl Keys {
     ) -> Result<String, TokenError> {
         let claims = BindClaims {
             aud: BIND_AUDIENCE.to_owned(),
+            jti: pending.id.clone(),
             sub: pending.openid.clone(),
             iat: now.unix_timestamp(),
             exp: (now + BIND_TOKEN_TTL).unix_timestamp(),
@@ -143,6 +144,7 @@ impl Keys {
     ) -> Result<PendingBind, TokenError> {
         let claims: BindClaims = verify(&self.bind, BIND_AUDIENCE, token, now)?;
         Ok(PendingBind {
+            id: claims.jti,
             openid: claims.sub,
             nickname: claims.nick,
             next: LocalPath::sanitize(Some(&claims.next)),
@@ -179,6 +181,9 @@ impl Keys {
 /// A QQ account waiting to be linked, as the bind token carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingBind {
+    /// This token's own id: a successful bind uses it up, and tries at its
+    /// password are counted against it.
+    pub id: String,
     pub openid: OpenId,
     /// The QQ nickname, shown on the bind page so the person knows which QQ account.
     pub nickname: Option<String>,
@@ -189,9 +194,28 @@ pub struct PendingBind {
     pub browser: Option<String>,
 }
 
+impl PendingBind {
+    /// A new pending bind, with an id of its own.
+    pub fn new(
+        openid: OpenId,
+        nickname: Option<String>,
+        next: LocalPath,
+        browser: Option<String>,
+    ) -> Self {
+        Self {
+            id: crate::session::time_ordered_token(),
+            openid,
+            nickname,
+            next,
+            browser,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct BindClaims {
     aud: String,
+    jti: String,
     sub: OpenId,
     iat: i64,
     exp: i64,
@@ -270,6 +294,7 @@ mod tests {
 
     fn pending() -> PendingBind {
         PendingBind {
+            id: "0123456789ab.token-id".into(),
             openid: OpenId::parse("ABCDEF0123456789ABCDEF0123456789").unwrap(),
             nickname: Some("小明".into()),
             next: LocalPath::sanitize(Some("/orders")),

@@ -49,6 +49,13 @@ fn start_server(db_path: &str, graph_url: &str) -> Server {
         .env("QQ_GRAPH_URL", graph_url)
         .env("SECRET_KEY", "load-test-secret-".repeat(5))
         .env("QQLOGIN_DB_POOL_SIZE", "8")
+        // Each browser comes from an address of its own, as behind nginx:
+        // the throttle counts binds per client address.
+        .env("QQLOGIN_TRUSTED_PROXIES", "127.0.0.1")
+        // Room in the hashing line for every browser binding at once: this test
+        // is about races and integrity; turning a flood away has its own
+        // (hardening::a_full_hashing_line_answers_503_with_retry_after).
+        .env("QQLOGIN_HASH_QUEUE", BROWSERS.to_string())
         .env("RUST_LOG", "warn,qqlogin=info")
         .stderr(Stdio::piped())
         .spawn()
@@ -84,8 +91,12 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// One browser's QQ login (and bind, the first time). Returns the final status
 /// or `0` for a transport error.
-async fn log_in(base: &str, qq: &fake_qq::FakeQq, openid: &str) -> u16 {
+async fn log_in(base: &str, qq: &fake_qq::FakeQq, openid: &str, browser: usize) -> u16 {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let address = format!("10.0.{}.{}", browser / 256, browser % 256);
+    headers.insert("x-forwarded-for", address.parse().unwrap());
     let client = reqwest::Client::builder()
+        .default_headers(headers)
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
@@ -172,7 +183,9 @@ async fn round(base: &str, qq: &Arc<fake_qq::FakeQq>, duration: Duration) -> BTr
             let mut i = browser;
             while !stop.load(Ordering::Relaxed) {
                 let openid = format!("{:024X}{:08}", 0xA11CE, i % OPENIDS);
-                *seen.entry(log_in(&base, &qq, &openid).await).or_insert(0) += 1;
+                *seen
+                    .entry(log_in(&base, &qq, &openid, browser).await)
+                    .or_insert(0) += 1;
                 i += 7;
             }
             seen

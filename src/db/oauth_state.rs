@@ -1,5 +1,6 @@
 //! Queries on `used_oauth_states`: the server's memory of which QQ login
-//! `state`s have come back, so that each is good for one callback.
+//! `state`s have come back, so that each is good for one callback, and of
+//! which bind tokens a bind has used up.
 
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
@@ -17,18 +18,26 @@ pub fn use_once(
     expires_at: PrimitiveDateTime,
 ) -> Result<bool, DbError> {
     on_backend!(conn, |conn| {
+        // DO NOTHING rather than catching the violation: inside a transaction
+        // (a bind's) PostgreSQL would abort the whole transaction on it.
         let inserted = diesel::insert_into(used_oauth_states::table)
             .values((
                 used_oauth_states::state_hash.eq(state_hash),
                 used_oauth_states::expires_at.eq(expires_at),
             ))
-            .execute(conn)
-            .map_err(DbError::from);
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(e),
-        }
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        Ok(inserted == 1)
+    })
+}
+
+/// Whether the state or bind token keyed `key` has been used.
+pub fn is_used(conn: &mut DbConn, key: &str) -> Result<bool, DbError> {
+    on_backend!(conn, |conn| {
+        Ok(diesel::select(diesel::dsl::exists(
+            used_oauth_states::table.filter(used_oauth_states::state_hash.eq(key)),
+        ))
+        .get_result(conn)?)
     })
 }
 

@@ -2,12 +2,14 @@
 //! front ends: the same flow, tokens and accounts as the pages, another face.
 
 use actix_cors::Cors;
-use actix_web::http::header::{ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::http::header::{ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST};
 use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Condition;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use url::Url;
 
 use crate::account::AccountError;
 use crate::config::Origins;
@@ -16,42 +18,54 @@ use crate::domain::{LocalPath, Mobile, Password};
 use crate::error::{ApiError, AppError};
 use crate::flow::{Arrival, arrive};
 use crate::qq::Display;
-use crate::session::UserSession;
+use crate::session::attempt::{Flow, removal_cookie};
+use crate::session::{OAuthAttempt, StateError, UserSession};
 use crate::state::AppState;
 use crate::token::PendingBind;
 
-/// Request bodies of the API are small; anything larger is refused with 413.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+use super::oauth::{display_for, leave_for_qq};
 
 /// Answers that carry a token or a person's details must never be cached
 /// (RFC 6749 §5.1 asks the same of token answers).
 const NO_STORE: (actix_web::http::header::HeaderName, &str) = (CACHE_CONTROL, "no-store");
 
 /// Every path the JSON API serves: their errors are JSON, never a page.
-pub const PATHS: [&str; 4] = [
+pub const PATHS: [&str; 5] = [
     "/oauth/qq/statues/",
     "/oauth/qq/authorization/",
     "/oauth/qq/users/",
+    "/oauth/qq/user/",
     "/api/me",
 ];
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Where the front end sends the whole page first: the service's own hop to
+/// QQ, which ties the login to the browser ([`start`]).
+pub const HOP_PATH: &str = "/oauth/qq/api/login";
+
+/// The API's routes, each answering CORS for `origins` (and only they: the
+/// pages never do).
+pub fn configure(cfg: &mut web::ServiceConfig, origins: &Origins) {
+    let cors = || Condition::new(!origins.0.is_empty(), cors(origins));
     cfg.service(
         web::resource([PATHS[0], PATHS[1]])
+            .wrap(cors())
             .route(web::get().to(login_url))
             .default_service(web::to(|| async { method_not_allowed("GET") })),
     )
     .service(
-        web::resource(PATHS[2])
+        web::resource([PATHS[2], PATHS[3]])
+            .wrap(cors())
             .route(web::get().to(exchange_code))
             .route(web::post().to(bind))
             .default_service(web::to(|| async { method_not_allowed("GET, POST") })),
     )
     .service(
-        web::resource(PATHS[3])
+        web::resource(PATHS[4])
+            .wrap(cors())
             .route(web::get().to(me))
             .default_service(web::to(|| async { method_not_allowed("GET") })),
-    );
+    )
+    .route(HOP_PATH, web::get().to(start));
 }
 
 /// A known route asked with a method it does not serve: 405, in the API's JSON.
@@ -62,7 +76,7 @@ fn method_not_allowed(allow: &'static str) -> HttpResponse {
 }
 
 /// CORS for the configured front-end origins, with credentials; none configured, none allowed.
-pub fn cors(origins: &Origins) -> Cors {
+fn cors(origins: &Origins) -> Cors {
     origins
         .0
         .iter()
@@ -82,12 +96,58 @@ fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-/// The authorize URL; as the original front ends expect, `state` carries `next`
-/// (made safe), and they read it back from the callback's query.
+/// The URL the front end sends the whole page to. As the original front ends
+/// expect, QQ's `state` carries `next` (made safe), which they read back from
+/// the callback's query. It leads through [`start`] on this service, on the
+/// host the front end calls the API at, so that the attempt's cookie comes
+/// back with the code's exchange; under `QQLOGIN_API_UNBOUND_LOGIN` straight
+/// to QQ.
 async fn login_url(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let next = LocalPath::sanitize(query_param(&req, "next").as_deref());
-    let url = state.qq.authorize_url(next.as_str(), Display::Pc);
-    HttpResponse::Ok().json(serde_json::json!({ "login_url": url.as_str() }))
+    let url = if state.api_unbound_login {
+        state.qq.authorize_url(next.as_str(), Display::Pc)
+    } else {
+        let mut hop = own_url(&req, &state, HOP_PATH);
+        hop.query_pairs_mut().append_pair("next", next.as_str());
+        hop
+    };
+    HttpResponse::Ok()
+        .insert_header(NO_STORE)
+        .json(serde_json::json!({ "login_url": url.as_str() }))
+}
+
+/// `path` on this service, as the client reached it: the `Host` it asked for
+/// (when it is a plain host name), https when the site is or the trusted
+/// proxy says so. Anything odd falls back to the host of `QQ_REDIRECT_URI`.
+fn own_url(req: &HttpRequest, state: &AppState, path: &str) -> Url {
+    let https = state.secure_cookies
+        || state
+            .trusted_proxies
+            .forwarded_https(req.peer_addr().map(|a| a.ip()), req.headers());
+    let scheme = if https { "https" } else { "http" };
+    req.headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .and_then(|host| Url::parse(&format!("{scheme}://{host}{path}")).ok())
+        .unwrap_or_else(|| {
+            let mut url = state.public_base.clone();
+            url.set_path(path);
+            url
+        })
+}
+
+/// The hop: a top-level navigation on this service that gives the browser a
+/// short-lived, single-use attempt cookie, then sends it on to QQ.
+async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let next = LocalPath::sanitize(query_param(&req, "next").as_deref());
+    let attempt = OAuthAttempt::begin(&next, OffsetDateTime::now_utc().unix_timestamp());
+    let url = state.qq.authorize_url(next.as_str(), display_for(&req));
+    leave_for_qq(&url, &attempt, Flow::Api, &state)
 }
 
 /// A signed-in answer, as the original API gives it.
@@ -117,6 +177,9 @@ fn logged_in(state: &AppState, user: &User, status: StatusCode) -> Result<HttpRe
         }))
 }
 
+/// Trades QQ's code, once this browser's attempt cookie is checked and used
+/// up: a code from a login this browser did not begin is refused before QQ
+/// is asked.
 async fn exchange_code(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -124,24 +187,32 @@ async fn exchange_code(
     let code = query_param(&req, "code")
         .filter(|c| !c.is_empty())
         .ok_or(ApiError::invalid("缺少code参数"))?;
-    match arrive(&state, &code).await? {
-        Arrival::Known(user) => logged_in(&state, &user, StatusCode::OK),
+    let now = OffsetDateTime::now_utc();
+    if !state.api_unbound_login {
+        OAuthAttempt::from_request(&req, Flow::Api, &state.keys)
+            .ok_or(AppError::State(StateError::Missing))?
+            .use_once_for_api(now.unix_timestamp(), state.accounts.db())
+            .await
+            .map_err(AppError::from)?;
+    }
+    let mut answer = match arrive(&state, &code).await? {
+        Arrival::Known(user) => logged_in(&state, &user, StatusCode::OK)?,
         Arrival::Unknown { openid, nickname } => {
-            let pending = PendingBind {
-                openid,
-                nickname,
-                next: LocalPath::home(),
-                browser: None,
-            };
+            let pending = PendingBind::new(openid, nickname, LocalPath::home(), None);
             let token = state
                 .keys
-                .issue_bind_token(&pending, OffsetDateTime::now_utc())
+                .issue_bind_token(&pending, now)
                 .map_err(AppError::from)?;
-            Ok(HttpResponse::Ok()
+            HttpResponse::Ok()
                 .insert_header(NO_STORE)
-                .json(serde_json::json!({ "access_token": token })))
+                .json(serde_json::json!({ "access_token": token }))
         }
+    };
+    if !state.api_unbound_login {
+        // Used up: the browser may forget it.
+        let _ = answer.add_cookie(&removal_cookie(Flow::Api));
     }
+    Ok(answer)
 }
 
 #[derive(Deserialize)]
@@ -156,7 +227,10 @@ async fn bind(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = match payload.to_bytes_limited(MAX_BODY_BYTES).await {
+    let bytes = match payload
+        .to_bytes_limited(crate::limits::MAX_BODY_BYTES)
+        .await
+    {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(_)) => return Err(ApiError::invalid("请求体读取失败")),
         Err(_) => return Err(ApiError(AppError::TooLarge)),
@@ -184,13 +258,16 @@ async fn bind(
         .map_err(|_| ApiError::invalid("password: 密码长度应为8到128个字符"))?;
     match state
         .accounts
-        .bind(&pending.openid, &mobile, password, super::client_ip(&req))
+        .bind(&pending, &mobile, password, super::client_ip(&req))
         .await
     {
         Ok(user) => logged_in(&state, &user, StatusCode::CREATED),
         Err(AccountError::WrongPassword) => Err(ApiError::invalid("password: 密码错误")),
         Err(AccountError::OpenIdTaken) => {
             Err(ApiError::invalid("access_token: 该QQ账号已绑定其他账号"))
+        }
+        Err(AccountError::TokenUsed) => {
+            Err(ApiError::invalid("access_token: 已使用过，请直接用QQ登录"))
         }
         Err(AccountError::UserHasOtherQq) => {
             Err(ApiError::invalid("mobile: 该手机号已绑定其他QQ账号"))

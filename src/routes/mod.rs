@@ -14,13 +14,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use std::sync::atomic::Ordering;
 
+use crate::config::Origins;
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
 
 pub(crate) use crate::proxy::client_ip;
-use crate::session::UserSession;
-
-pub use api::cors;
+use crate::session::CsrfToken;
 
 /// Routes that need no session: health checks and static files.
 pub fn configure_stateless(cfg: &mut web::ServiceConfig) {
@@ -29,8 +28,9 @@ pub fn configure_stateless(cfg: &mut web::ServiceConfig) {
         .route("/static/{file}", web::get().to(assets::serve));
 }
 
-/// Routes that use the session; `callback_path` is the path of `QQ_REDIRECT_URI`.
-pub fn configure(cfg: &mut web::ServiceConfig, callback_path: &str) {
+/// Routes that use the session; `callback_path` is the path of `QQ_REDIRECT_URI`;
+/// the JSON API answers CORS for `origins`.
+pub fn configure(cfg: &mut web::ServiceConfig, callback_path: &str, origins: &Origins) {
     cfg.route("/", web::get().to(pages::home))
         .route("/login", web::get().to(pages::login_form))
         .route("/login", web::post().to(pages::log_in))
@@ -38,13 +38,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, callback_path: &str) {
         .route("/oauth/qq/login", web::get().to(oauth::start))
         .route(callback_path, web::get().to(oauth::callback))
         .route("/oauth/qq/bind", web::post().to(oauth::bind))
-        .configure(api::configure);
+        .configure(|cfg| api::configure(cfg, origins));
 }
 
 /// Form bodies are a few fields; a larger one is refused with a page, not a bare status.
 pub fn form_config() -> web::FormConfig {
     web::FormConfig::default()
-        .limit(16 * 1024)
+        .limit(crate::limits::MAX_BODY_BYTES)
         .error_handler(|err, _| {
             match err {
                 actix_web::error::UrlencodedError::Overflow { .. } => AppError::TooLarge,
@@ -71,7 +71,7 @@ pub async fn unavailable_until_database_is(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let is_api = api::PATHS.contains(&req.path());
+    let is_api = is_api_path(req.path());
     let unavailable = move || -> actix_web::Error {
         if is_api {
             ApiError(AppError::Unavailable).into()
@@ -91,9 +91,14 @@ pub async fn unavailable_until_database_is(
     })
 }
 
+/// Whether errors on `path` are the JSON API's (`{"message"}`) rather than pages.
+pub fn is_api_path(path: &str) -> bool {
+    api::PATHS.contains(&path) || path.starts_with("/api/")
+}
+
 /// Any path no route serves: the not-found page, or JSON under `/api/`.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
-    if req.path().starts_with("/api/") {
+    if is_api_path(req.path()) {
         return Err(ApiError(AppError::NotFound).into());
     }
     Err(AppError::NotFound.into())
@@ -106,19 +111,36 @@ fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// A 303 to `location` after a login: the browser also gets a new CSRF
+/// token, so that none seen before the login works after it.
+fn logged_in_to(location: &str, state: &AppState) -> HttpResponse {
+    let mut response = see_other(location);
+    CsrfToken::renewed().attach(&mut response, &state.keys, state.secure_cookies);
+    response
+}
+
+/// Renders `page`, a page with a form carrying `csrf` (this browser's
+/// token: [`CsrfToken::of`]); the browser gets its cookie when it had none.
+fn form_page(
+    state: &AppState,
+    status: actix_web::http::StatusCode,
+    page: &impl askama::Template,
+    csrf: &CsrfToken,
+) -> Result<HttpResponse, AppError> {
+    let mut response = crate::templates::render(status, page)?;
+    csrf.attach(&mut response, &state.keys, state.secure_cookies);
+    Ok(response)
+}
+
 /// Refuses a form POST that may have been forged by another site.
 ///
-/// The form's token must match the session's. A request without a token is
+/// The form's token must match this browser's CSRF cookie. A request without a token is
 /// let through only when nothing marks it as coming from a browser (`Origin`,
 /// `Sec-Fetch-Site`): browsers send those on every form POST and no page can
 /// suppress them, so a forged cross-site POST always carries them.
-fn check_csrf(
-    req: &HttpRequest,
-    session: &UserSession,
-    given: Option<&str>,
-) -> Result<(), AppError> {
+fn check_csrf(req: &HttpRequest, state: &AppState, given: Option<&str>) -> Result<(), AppError> {
     match given {
-        Some(token) if session.csrf_matches(token) => Ok(()),
+        Some(token) if CsrfToken::matches(req, &state.keys, token) => Ok(()),
         Some(_) => Err(AppError::Csrf),
         None if sent_by_browser(req) => Err(AppError::Csrf),
         None => Ok(()),

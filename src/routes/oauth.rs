@@ -8,16 +8,16 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{check_csrf, client_ip, see_other};
+use super::{check_csrf, client_ip, form_page, logged_in_to};
 use crate::account::AccountError;
 use crate::domain::{LocalPath, Mobile, Password};
 use crate::error::AppError;
 use crate::flow::{Arrival, arrive_as, random_token};
 use crate::qq::Display;
-use crate::session::attempt::removal_cookie;
-use crate::session::{OAuthAttempt, StateError, UserSession};
+use crate::session::attempt::{Flow, removal_cookie};
+use crate::session::{CsrfToken, OAuthAttempt, StateError, UserSession};
 use crate::state::AppState;
-use crate::templates::{BindPage, render};
+use crate::templates::BindPage;
 use crate::token::PendingBind;
 
 #[derive(Deserialize)]
@@ -32,22 +32,27 @@ pub async fn start(
     state: web::Data<AppState>,
     query: web::Query<StartQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let attempt = OAuthAttempt {
-        state: crate::session::time_ordered_token(),
-        next: LocalPath::sanitize(query.next.as_deref())
-            .as_str()
-            .to_owned(),
-        started_at: OffsetDateTime::now_utc().unix_timestamp(),
-    };
+    let next = LocalPath::sanitize(query.next.as_deref());
+    let attempt = OAuthAttempt::begin(&next, OffsetDateTime::now_utc().unix_timestamp());
     let url = state.qq.authorize_url(&attempt.state, display_for(&req));
-    Ok(HttpResponse::Found()
+    Ok(leave_for_qq(&url, &attempt, Flow::Pages, &state))
+}
+
+/// The redirect to QQ, with the attempt's cookie.
+pub(super) fn leave_for_qq(
+    url: &url::Url,
+    attempt: &OAuthAttempt,
+    flow: Flow,
+    state: &AppState,
+) -> HttpResponse {
+    HttpResponse::Found()
         .insert_header((LOCATION, url.as_str()))
-        .cookie(attempt.to_cookie(&state.keys.cookie, state.secure_cookies))
-        .finish())
+        .cookie(attempt.to_cookie(flow, &state.keys.cookie, state.secure_cookies))
+        .finish()
 }
 
 /// Phones get QQ's phone-sized authorisation page.
-fn display_for(req: &HttpRequest) -> Display {
+pub(super) fn display_for(req: &HttpRequest) -> Display {
     let ua = req
         .headers()
         .get(USER_AGENT)
@@ -78,7 +83,7 @@ pub async fn callback(
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, AppError> {
     let now = OffsetDateTime::now_utc();
-    let attempt = OAuthAttempt::from_request(&req, &state.keys)
+    let attempt = OAuthAttempt::from_request(&req, Flow::Pages, &state.keys)
         .ok_or(StateError::Missing)?
         .use_once(
             query.state.as_deref(),
@@ -86,14 +91,15 @@ pub async fn callback(
             state.accounts.db(),
         )
         .await?;
-    let mut page = arrive_in_browser(&state, &session, &query, &attempt, now).await?;
+    let mut page = arrive_in_browser(&req, &state, &session, &query, &attempt, now).await?;
     // The state is used up: the browser may forget it (should this fail, the
     // cookie only expires later, useless).
-    let _ = page.add_cookie(&removal_cookie());
+    let _ = page.add_cookie(&removal_cookie(Flow::Pages));
     Ok(page)
 }
 
 async fn arrive_in_browser(
+    req: &HttpRequest,
     state: &AppState,
     session: &UserSession,
     query: &CallbackQuery,
@@ -111,26 +117,21 @@ async fn arrive_in_browser(
     })
     .await?
     {
-        Arrival::Known(_) => Ok(see_other(next.as_str())),
+        Arrival::Known(_) => Ok(logged_in_to(next.as_str(), state)),
         Arrival::Unknown { openid, nickname } => {
             // The bind token is only good in this browser: its nonce must match the session's.
             let nonce = random_token();
             session.set_bind_nonce(&nonce)?;
-            let pending = PendingBind {
-                openid,
-                nickname,
-                next,
-                browser: Some(nonce),
-            };
+            let pending = PendingBind::new(openid, nickname, next, Some(nonce));
             let token = state.keys.issue_bind_token(&pending, now)?;
             bind_page(
+                req,
+                state,
                 StatusCode::OK,
-                session,
                 &token,
                 pending.nickname.as_deref(),
                 "",
                 None,
-                false,
             )
         }
     }
@@ -151,18 +152,18 @@ pub async fn bind(
     session: UserSession,
     form: web::Form<BindForm>,
 ) -> Result<HttpResponse, AppError> {
-    check_csrf(&req, &session, form.csrf_token.as_deref())?;
+    check_csrf(&req, &state, form.csrf_token.as_deref())?;
     let form = form.into_inner();
     let mobile_typed: String = form.mobile.chars().take(20).collect();
     let refuse = |status, nickname: Option<&str>, message, restart| {
         bind_page(
+            &req,
+            &state,
             status,
-            &session,
             &form.access_token,
             nickname,
             &mobile_typed,
-            Some(message),
-            restart,
+            Some(Refusal { message, restart }),
         )
     };
 
@@ -209,18 +210,24 @@ pub async fn bind(
     };
     match state
         .accounts
-        .bind(&pending.openid, &mobile, password, client_ip(&req))
+        .bind(&pending, &mobile, password, client_ip(&req))
         .await
     {
         Ok(user) => {
             session.log_in(user.id)?;
-            Ok(see_other(pending.next.as_str()))
+            Ok(logged_in_to(pending.next.as_str(), &state))
         }
         Err(AccountError::WrongPassword) => refuse(
             StatusCode::UNAUTHORIZED,
             nickname,
             "这个手机号已经注册，但密码不正确。",
             false,
+        ),
+        Err(AccountError::TokenUsed) => refuse(
+            StatusCode::BAD_REQUEST,
+            nickname,
+            "这个绑定页面已经用过了：QQ账号已绑定，请直接用QQ登录。",
+            true,
         ),
         Err(AccountError::OpenIdTaken) => refuse(
             StatusCode::CONFLICT,
@@ -248,23 +255,30 @@ pub async fn bind(
     }
 }
 
+/// Why the bind form came back, and whether its token is beyond use (then
+/// the page offers to start the QQ login again).
+struct Refusal<'a> {
+    message: &'a str,
+    restart: bool,
+}
+
 fn bind_page(
+    req: &HttpRequest,
+    state: &AppState,
     status: StatusCode,
-    session: &UserSession,
     access_token: &str,
     nickname: Option<&str>,
     mobile: &str,
-    error: Option<&str>,
-    restart: bool,
+    refusal: Option<Refusal<'_>>,
 ) -> Result<HttpResponse, AppError> {
-    let csrf_token = session.csrf_token()?;
+    let csrf = CsrfToken::of(req, &state.keys);
     let page = BindPage {
         access_token,
         nickname,
         mobile,
-        error,
-        restart,
-        csrf_token: &csrf_token,
+        error: refusal.as_ref().map(|r| r.message),
+        restart: refusal.as_ref().is_some_and(|r| r.restart),
+        csrf_token: csrf.as_str(),
     };
-    Ok(render(status, &page)?)
+    form_page(state, status, &page, &csrf)
 }

@@ -5,15 +5,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{check_csrf, client_ip, see_other};
+use super::{check_csrf, client_ip, form_page, logged_in_to, see_other};
 use crate::account::AccountError;
 use crate::domain::LocalPath;
 use crate::error::AppError;
-use crate::session::UserSession;
+use crate::session::{CsrfToken, UserSession};
 use crate::state::AppState;
-use crate::templates::{HomePage, LoginPage, render};
+use crate::templates::{HomePage, LoginPage};
 
 pub async fn home(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: UserSession,
 ) -> Result<HttpResponse, AppError> {
@@ -21,15 +22,12 @@ pub async fn home(
         Some(id) => state.accounts.find_by_id(id).await?,
         None => None,
     };
-    let csrf_token = match &user {
-        Some(_) => session.csrf_token()?,
-        None => String::new(),
-    };
+    let csrf = CsrfToken::of(&req, &state.keys);
     let page = HomePage {
         username: user.as_ref().map(|u| u.username.as_str()),
-        csrf_token: &csrf_token,
+        csrf_token: csrf.as_str(),
     };
-    Ok(render(StatusCode::OK, &page)?)
+    form_page(&state, StatusCode::OK, &page, &csrf)
 }
 
 #[derive(Deserialize)]
@@ -37,12 +35,14 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
+/// Shown to visitors without a session: it writes nothing on the server.
 pub async fn login_form(
-    session: UserSession,
+    req: HttpRequest,
+    state: web::Data<AppState>,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, AppError> {
     let next = LocalPath::sanitize(query.next.as_deref());
-    login_page(StatusCode::OK, &session, &next, "", None)
+    login_page(&req, &state, StatusCode::OK, &next, "", None)
 }
 
 #[derive(Deserialize)]
@@ -59,7 +59,7 @@ pub async fn log_in(
     session: UserSession,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
-    check_csrf(&req, &session, form.csrf_token.as_deref())?;
+    check_csrf(&req, &state, form.csrf_token.as_deref())?;
     let form = form.into_inner();
     let next = LocalPath::sanitize(form.next.as_deref());
     let typed: String = form.username.chars().take(64).collect();
@@ -70,19 +70,21 @@ pub async fn log_in(
     {
         Ok(user) => {
             session.log_in(user.id)?;
-            Ok(see_other(next.as_str()))
+            Ok(logged_in_to(next.as_str(), &state))
         }
         Err(AccountError::WrongCredentials) => login_page(
+            &req,
+            &state,
             StatusCode::UNAUTHORIZED,
-            &session,
             &next,
             &typed,
             Some("用户名或密码错误，请重试。"),
         ),
         Err(e @ AccountError::Throttled(_)) => {
             let mut page = login_page(
+                &req,
+                &state,
                 StatusCode::TOO_MANY_REQUESTS,
-                &session,
                 &next,
                 &typed,
                 Some(THROTTLED),
@@ -98,20 +100,21 @@ pub async fn log_in(
 pub const THROTTLED: &str = "密码错误次数过多，为保护账号安全请稍后再试。";
 
 fn login_page(
+    req: &HttpRequest,
+    state: &AppState,
     status: StatusCode,
-    session: &UserSession,
     next: &LocalPath,
     username: &str,
     error: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
-    let csrf_token = session.csrf_token()?;
+    let csrf = CsrfToken::of(req, &state.keys);
     let page = LoginPage {
         next: next.as_str(),
         username,
         error,
-        csrf_token: &csrf_token,
+        csrf_token: csrf.as_str(),
     };
-    Ok(render(status, &page)?)
+    form_page(state, status, &page, &csrf)
 }
 
 #[derive(Deserialize)]
@@ -122,12 +125,13 @@ pub struct LogoutForm {
 /// Ends the session on the server: the cookie the browser still holds is worthless.
 pub async fn log_out(
     req: HttpRequest,
+    state: web::Data<AppState>,
     session: UserSession,
     // No body at all is a logout without a token: the CSRF rule decides.
     form: Option<web::Form<LogoutForm>>,
 ) -> Result<HttpResponse, AppError> {
     let token = form.as_ref().and_then(|f| f.csrf_token.as_deref());
-    check_csrf(&req, &session, token)?;
+    check_csrf(&req, &state, token)?;
     session.log_out();
     Ok(see_other("/login"))
 }

@@ -21,10 +21,33 @@ pub const OAUTH_STATE_TTL_SECS: i64 = 10 * 60;
 
 /// The cookie that carries the login in progress.
 pub const OAUTH_COOKIE: &str = "qqlogin_oauth";
+/// The cookie that carries a JSON API front end's login in progress.
+pub const API_OAUTH_COOKIE: &str = "qqlogin_api_oauth";
+
+/// Which face of the service a QQ login began on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// The pages: `state` is the attempt's own secret, compared at the callback.
+    Pages,
+    /// The JSON API: QQ's `state` is `next`, as the original front ends read
+    /// it back; the cookie alone ties the code's exchange to this browser.
+    Api,
+}
+
+impl Flow {
+    pub fn cookie_name(self) -> &'static str {
+        match self {
+            Self::Pages => OAUTH_COOKIE,
+            Self::Api => API_OAUTH_COOKIE,
+        }
+    }
+}
 
 /// A login at QQ that this browser started.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OAuthAttempt {
+    /// An unguessable secret of this attempt's, used up when it comes back
+    /// (for the pages also the `state` sent to QQ).
     pub state: String,
     pub next: String,
     pub started_at: i64,
@@ -51,6 +74,15 @@ pub enum AttemptError {
 }
 
 impl OAuthAttempt {
+    /// A new attempt, begun now, to come back to `next`.
+    pub fn begin(next: &crate::domain::LocalPath, now: i64) -> Self {
+        Self {
+            state: super::time_ordered_token(),
+            next: next.as_str().to_owned(),
+            started_at: now,
+        }
+    }
+
     /// Whether `state` (from the callback) is this attempt's, in time.
     pub fn check(&self, state: Option<&str>, now: i64) -> Result<(), StateError> {
         let given = state.unwrap_or_default().as_bytes();
@@ -58,6 +90,10 @@ impl OAuthAttempt {
         if !bool::from(given.ct_eq(self.state.as_bytes())) {
             return Err(StateError::Mismatch);
         }
+        self.check_age(now)
+    }
+
+    fn check_age(&self, now: i64) -> Result<(), StateError> {
         if now.saturating_sub(self.started_at) > OAUTH_STATE_TTL_SECS {
             return Err(StateError::Expired);
         }
@@ -65,11 +101,11 @@ impl OAuthAttempt {
     }
 
     /// The cookie that carries this attempt to the callback.
-    pub fn to_cookie(&self, key: &Key, secure: bool) -> Cookie<'static> {
+    pub fn to_cookie(&self, flow: Flow, key: &Key, secure: bool) -> Cookie<'static> {
         let value = serde_json::to_string(self).unwrap_or_default();
         let mut jar = CookieJar::new();
         jar.private_mut(key).add(
-            Cookie::build(OAUTH_COOKIE, value)
+            Cookie::build(flow.cookie_name(), value)
                 .path("/")
                 .http_only(true)
                 .secure(secure)
@@ -80,15 +116,15 @@ impl OAuthAttempt {
                 ))
                 .finish(),
         );
-        jar.get(OAUTH_COOKIE)
+        jar.get(flow.cookie_name())
             .cloned()
-            .unwrap_or_else(|| Cookie::new(OAUTH_COOKIE, ""))
+            .unwrap_or_else(|| Cookie::new(flow.cookie_name(), ""))
     }
 
     /// The attempt this browser's cookie carries, if it is one of ours
     /// (under the current key, or the previous one during a key change).
-    pub fn from_request(req: &HttpRequest, keys: &Keys) -> Option<Self> {
-        let cookie = req.cookie(OAUTH_COOKIE)?;
+    pub fn from_request(req: &HttpRequest, flow: Flow, keys: &Keys) -> Option<Self> {
+        let cookie = req.cookie(flow.cookie_name())?;
         std::iter::once(&keys.cookie)
             .chain(&keys.cookie_previous)
             .find_map(|key| CookieJar::new().private(key).decrypt(cookie.clone()))
@@ -104,6 +140,18 @@ impl OAuthAttempt {
         db: &Db,
     ) -> Result<Self, AttemptError> {
         self.check(state, now)?;
+        self.mark_used(db).await
+    }
+
+    /// For the JSON API, whose front ends send back only the code: checks
+    /// that the attempt is in time and marks it used, so that this browser's
+    /// cookie lets one code through, once.
+    pub async fn use_once_for_api(self, now: i64, db: &Db) -> Result<Self, AttemptError> {
+        self.check_age(now)?;
+        self.mark_used(db).await
+    }
+
+    async fn mark_used(self, db: &Db) -> Result<Self, AttemptError> {
         let key = super::db_key(&self.state);
         let forget_at = db::now().saturating_add(time::Duration::seconds(OAUTH_STATE_TTL_SECS));
         let first_use = db
@@ -117,8 +165,8 @@ impl OAuthAttempt {
 }
 
 /// The cookie that makes the browser forget the attempt.
-pub fn removal_cookie() -> Cookie<'static> {
-    let mut cookie = Cookie::build(OAUTH_COOKIE, "").path("/").finish();
+pub fn removal_cookie(flow: Flow) -> Cookie<'static> {
+    let mut cookie = Cookie::build(flow.cookie_name(), "").path("/").finish();
     cookie.make_removal();
     cookie
 }
@@ -172,9 +220,10 @@ mod tests {
         let after = Keys::with_previous(&secret('b'), Some(&secret('a')));
         let stranger = Keys::with_previous(&secret('c'), None);
         let req = actix_web::test::TestRequest::default()
-            .cookie(attempt().to_cookie(&before.cookie, false))
+            .cookie(attempt().to_cookie(Flow::Pages, &before.cookie, false))
             .to_http_request();
-        let read = |keys: &Keys| OAuthAttempt::from_request(&req, keys).map(|a| a.state);
+        let read =
+            |keys: &Keys| OAuthAttempt::from_request(&req, Flow::Pages, keys).map(|a| a.state);
         assert_eq!(read(&after).as_deref(), Some("s3cret-state"));
         assert_eq!(read(&stranger), None);
     }
@@ -182,7 +231,7 @@ mod tests {
     #[test]
     fn the_cookie_can_be_read_back_only_with_our_key() {
         let key = Key::generate();
-        let cookie = attempt().to_cookie(&key, true);
+        let cookie = attempt().to_cookie(Flow::Pages, &key, true);
         assert!(cookie.http_only().unwrap_or(false));
         assert!(cookie.secure().unwrap_or(false));
         assert!(!cookie.value().contains("s3cret"), "the state is readable");

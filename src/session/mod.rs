@@ -4,10 +4,12 @@
 //! A QQ login in progress has a cookie of its own ([`attempt`]).
 
 pub mod attempt;
+pub mod csrf;
 pub mod rotation;
 pub mod store;
 
 pub use attempt::{OAuthAttempt, StateError};
+pub use csrf::CsrfToken;
 
 use std::future::{Ready, ready};
 
@@ -15,7 +17,6 @@ use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use serde::Serialize;
-use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::db::user::User;
@@ -27,7 +28,6 @@ use store::State;
 const USER_ID: &str = "uid";
 const LOGGED_IN_AT: &str = "auth_at";
 const BIND: &str = "bind";
-const CSRF: &str = "csrf";
 /// Not state: the key under which the session is stored already
 /// ([`UserSession::log_in_linked`]), for the store's `save` to take out.
 const PRESAVED: &str = "presaved";
@@ -115,22 +115,6 @@ impl UserSession {
     pub fn bind_nonce(&self) -> Option<String> {
         self.session.get(BIND).ok().flatten()
     }
-
-    /// This session's CSRF token for forms, created on first use.
-    pub fn csrf_token(&self) -> Result<String, SessionError> {
-        if let Some(token) = self.session.get::<String>(CSRF).ok().flatten() {
-            return Ok(token);
-        }
-        let token = crate::flow::random_token();
-        set(&self.session, CSRF, &token)?;
-        Ok(token)
-    }
-
-    /// Whether `given` is this session's CSRF token (compared in constant time).
-    pub fn csrf_matches(&self, given: &str) -> bool {
-        let expected: Option<String> = self.session.get(CSRF).ok().flatten();
-        expected.is_some_and(|e| bool::from(e.as_bytes().ct_eq(given.as_bytes())))
-    }
 }
 
 /// [`UserSession::log_in`] at `at`; [`logged_in`] is the same change to a copy.
@@ -174,7 +158,7 @@ fn logged_in(state: &State, user_id: i64, at: i64) -> State {
 /// its table's b-tree, so a burst of logins wrote (and checkpointed) a page
 /// per login, more as the table grew; in time order a batch of new rows
 /// shares the pages at the b-tree's right edge.
-pub(crate) fn time_ordered_token() -> String {
+pub fn time_ordered_token() -> String {
     let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     format!("{millis:012x}.{}", crate::flow::random_token())
 }
@@ -229,7 +213,7 @@ mod tests {
     #[test]
     fn the_state_stored_ahead_is_the_one_a_login_leaves() {
         let session = bare_session();
-        set(&session, CSRF, "token").unwrap();
+        set(&session, "other", "kept").unwrap();
         set(&session, BIND, "nonce").unwrap();
         let before = session.entries().clone();
 
@@ -238,19 +222,19 @@ mod tests {
         assert_eq!(session.get::<i64>(USER_ID).unwrap(), Some(42));
         assert_eq!(session.get::<String>(BIND).unwrap(), None);
         assert_eq!(
-            session.get::<String>(CSRF).unwrap().as_deref(),
-            Some("token")
+            session.get::<String>("other").unwrap().as_deref(),
+            Some("kept")
         );
     }
 
     #[test]
     fn any_change_after_the_session_was_stored_ahead_makes_save_store_it_again() {
         for change in [
-            |s: &Session| set(s, CSRF, "new").unwrap(),
-            |s: &Session| unset(s, CSRF),
+            |s: &Session| set(s, BIND, "new").unwrap(),
+            |s: &Session| unset(s, BIND),
         ] {
             let session = bare_session();
-            set(&session, CSRF, "token").unwrap();
+            set(&session, BIND, "token").unwrap();
             session.insert(PRESAVED, "key").unwrap();
             change(&session);
             assert!(!session.entries().contains_key(PRESAVED));

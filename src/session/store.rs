@@ -107,7 +107,6 @@ impl SessionStore for DbSessionStore {
         let json =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let (id, expires_at) = (row_id(&key), expiry(ttl));
-        let json_again = json.clone();
         let updated = self
             .db
             .write(move |conn| db::session::update(conn, &id, &json, expires_at, db::now()))
@@ -116,15 +115,11 @@ impl SessionStore for DbSessionStore {
         if updated {
             return Ok(key);
         }
-        // The session ended meanwhile (expired, or logged out elsewhere): never
-        // resurrect the old key; start a fresh one with the state.
-        let fresh = new_key();
-        let id = row_id(&fresh);
-        self.db
-            .write(move |conn| db::session::insert(conn, &id, &json_again, expires_at))
-            .await
-            .map_err(|e| UpdateError::Other(e.into()))?;
-        Ok(fresh)
+        // The session ended meanwhile (logged out, expired, ended from another
+        // session): a vanished session is a logged-out one. Nothing of its
+        // state is stored again, under any key; the browser gets a key that
+        // names no session.
+        Ok(new_key())
     }
 
     async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {

@@ -36,9 +36,11 @@ impl Backend {
     pub fn postgres() -> Option<Self> {
         match std::env::var("TEST_DATABASE_URL") {
             Ok(url) if !url.is_empty() => Some(Self::Postgres(url)),
-            _ if std::env::var_os("CI").is_some() => panic!("CI must set TEST_DATABASE_URL"),
             _ => {
-                eprintln!("TEST_DATABASE_URL unset: PostgreSQL variant skipped");
+                crate::skip::skip(
+                    "TEST_DATABASE_URL is unset, so a PostgreSQL test did not run",
+                    "set it, e.g. to postgres://postgres@127.0.0.1:5432/test (.ci/run does)",
+                );
                 None
             }
         }

@@ -18,7 +18,8 @@ use url::Url;
 use crate::backend_tests;
 use crate::fake_qq::{Endpoint, Fault};
 use crate::helpers::{
-    Backend, Browser, Options, PASSWORD, SECRET_KEY, TestApp, new_openid, spawn_app, spawn_app_with,
+    Backend, Browser, Options, PASSWORD, SECRET_KEY, TestApp, new_openid, spawn_app,
+    spawn_app_with, urlencode,
 };
 
 const MOBILE: &str = "13800138000";
@@ -85,10 +86,29 @@ async fn get(app: &TestApp, path: &str) -> Answer {
     Answer::from(client().get(app.url(path)).send().await.unwrap()).await
 }
 
-/// `GET /oauth/qq/users/?code=…`
+/// A browser running the front end: it asks for `login_url`, is sent through
+/// the service's hop (which gives it the attempt's cookie) towards QQ, and
+/// returns the URL QQ would have shown it, with the browser.
+async fn begin_login(app: &TestApp, next: &str) -> (Browser, Url) {
+    let path = format!("/oauth/qq/authorization/?next={}", urlencode(next));
+    let login_url = get(app, &path).await.str("login_url").to_owned();
+    let browser = Browser::new();
+    let hop = browser.client.get(&login_url).send().await.unwrap();
+    assert_eq!(hop.status(), 302, "the hop sends the browser on to QQ");
+    let qq = Url::parse(hop.headers()["location"].to_str().unwrap()).unwrap();
+    (browser, qq)
+}
+
+/// `GET /oauth/qq/users/?code=…` from a browser that began the login.
 async fn exchange(app: &TestApp, code: &str) -> Answer {
-    let path = format!("/oauth/qq/users/?code={}", crate::helpers::urlencode(code));
-    get(app, &path).await
+    let (browser, _) = begin_login(app, "/").await;
+    exchange_in(app, &browser, code).await
+}
+
+/// `GET /oauth/qq/users/?code=…` from `browser`, with its cookies.
+async fn exchange_in(app: &TestApp, browser: &Browser, code: &str) -> Answer {
+    let path = format!("/oauth/qq/users/?code={}", urlencode(code));
+    Answer::from(browser.client.get(app.url(&path)).send().await.unwrap()).await
 }
 
 /// `POST /oauth/qq/users/` with a JSON body.
@@ -151,6 +171,7 @@ fn keys() -> Keys {
 
 fn pending(openid: &str, browser: Option<&str>) -> PendingBind {
     PendingBind {
+        id: qqlogin::session::time_ordered_token(),
         openid: OpenId::parse(openid).unwrap(),
         nickname: None,
         next: LocalPath::home(),
@@ -160,7 +181,7 @@ fn pending(openid: &str, browser: Option<&str>) -> PendingBind {
 
 /// A plain account (no QQ link), as the password login knows them.
 async fn create_user(app: &TestApp, mobile: &'static str, password: &str) -> i64 {
-    let hasher = qqlogin::password::Hasher::new(1).unwrap();
+    let hasher = qqlogin::password::Hasher::new(1, 8).unwrap();
     let password = Password::parse(SecretString::from(password.to_owned())).unwrap();
     let hash = hasher.hash(password).await.unwrap();
     let user = app
@@ -180,13 +201,20 @@ fn query_of(url: &Url) -> Vec<(String, String)> {
 // ---------------------------------------------------------------------------
 // The authorize URL
 
-async fn login_url_leads_to_qq_with_next_as_state(backend: Backend) {
+async fn login_url_leads_through_the_service_to_qq_with_next_as_state(backend: Backend) {
     let app = spawn_app(backend).await;
 
     let answer = get(&app, "/oauth/qq/statues/?next=%2Forders%3Fid%3D7").await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.fields(), ["login_url"]);
-    let url = Url::parse(answer.str("login_url")).unwrap();
+    assert_eq!(answer.headers["cache-control"], "no-store");
+    assert_eq!(
+        answer.str("login_url"),
+        format!("{}/oauth/qq/api/login?next=%2Forders%3Fid%3D7", app.address),
+        "the first hop is the service's own, on the host the API was asked at"
+    );
+
+    let (browser, url) = begin_login(&app, "/orders?id=7").await;
     assert_eq!(
         url.as_str().split('?').next(),
         Some(format!("{}/oauth2.0/authorize", app.qq.base_url).as_str())
@@ -205,14 +233,19 @@ async fn login_url_leads_to_qq_with_next_as_state(backend: Backend) {
     ];
     expected.sort();
     assert_eq!(query, expected);
+    assert!(
+        browser
+            .cookie_header(&app.address)
+            .contains("qqlogin_api_oauth="),
+        "the hop leaves the attempt's cookie"
+    );
     assert!(app.qq.calls().is_empty(), "building a URL calls no one");
 }
 
 async fn login_url_alias_and_unsafe_next(backend: Backend) {
     let app = spawn_app(backend).await;
-    let state_of = |answer: &Answer| {
-        let url = Url::parse(answer.str("login_url")).unwrap();
-        query_of(&url)
+    let state_of = |url: &Url| {
+        query_of(url)
             .into_iter()
             .find(|(k, _)| k == "state")
             .map(|(_, v)| v)
@@ -220,31 +253,34 @@ async fn login_url_alias_and_unsafe_next(backend: Backend) {
 
     let alias = get(&app, "/oauth/qq/authorization/?next=%2Fcart").await;
     assert_eq!(alias.status, 200, "{}", alias.body);
-    assert_eq!(state_of(&alias).as_deref(), Some("/cart"));
+    let (_, url) = begin_login(&app, "/cart").await;
+    assert_eq!(state_of(&url).as_deref(), Some("/cart"));
 
     for unsafe_next in [
-        "%2F%2Fevil.com",
-        "https%3A%2F%2Fevil.com%2F",
-        "%2F%5Cevil.com",
-        "%2F%09%2Fevil.com",
+        "//evil.com",
+        "https://evil.com/",
+        "/\\evil.com",
+        "/\t/evil.com",
         "evil",
     ] {
         for route in ["/oauth/qq/statues/", "/oauth/qq/authorization/"] {
-            let answer = get(&app, &format!("{route}?next={unsafe_next}")).await;
+            let answer = get(&app, &format!("{route}?next={}", urlencode(unsafe_next))).await;
             assert_eq!(answer.status, 200, "{}", answer.body);
-            assert_eq!(
-                state_of(&answer).as_deref(),
-                Some("/"),
-                "{route} {unsafe_next}"
+            assert!(
+                answer.str("login_url").ends_with("?next=%2F"),
+                "{route} {unsafe_next}: {}",
+                answer.body
             );
         }
+        let (_, url) = begin_login(&app, unsafe_next).await;
+        assert_eq!(state_of(&url).as_deref(), Some("/"), "{unsafe_next}");
     }
     let no_next = get(&app, "/oauth/qq/statues/").await;
-    assert_eq!(state_of(&no_next).as_deref(), Some("/"));
+    assert!(no_next.str("login_url").ends_with("?next=%2F"));
 }
 
 backend_tests!(
-    login_url_leads_to_qq_with_next_as_state,
+    login_url_leads_through_the_service_to_qq_with_next_as_state,
     login_url_alias_and_unsafe_next
 );
 
@@ -271,7 +307,9 @@ async fn odd_queries_still_answer_json(backend: Backend) {
     let code = app.qq.grant(&openid, "小明");
 
     // A repeated parameter: the first one counts, and the answer is still JSON.
-    let twice = get(&app, &format!("/oauth/qq/users/?code={code}&code=other")).await;
+    let (browser, _) = begin_login(&app, "/").await;
+    let path = format!("/oauth/qq/users/?code={code}&code=other");
+    let twice = Answer::from(browser.client.get(app.url(&path)).send().await.unwrap()).await;
     assert_eq!(twice.status, 200, "{}", twice.body);
     let pending = keys()
         .verify_bind_token(twice.str("access_token"), OffsetDateTime::now_utc())
@@ -281,15 +319,16 @@ async fn odd_queries_still_answer_json(backend: Backend) {
     let next_twice = get(&app, "/oauth/qq/statues/?next=%2Fa&next=%2F%2Fevil.com").await;
     assert_eq!(next_twice.status, 200, "{}", next_twice.body);
     assert!(
-        next_twice.str("login_url").contains("state=%2Fa&"),
+        next_twice.str("login_url").ends_with("?next=%2Fa"),
         "{}",
         next_twice.body
     );
 
     // A code no QQ code looks like is refused without bothering QQ.
     let calls = app.qq.calls().len();
-    for bad in ["a%20b", "x%0A", &"A".repeat(600)] {
-        let answer = get(&app, &format!("/oauth/qq/users/?code={bad}")).await;
+    for bad in ["a b", "x\n", &"A".repeat(600)] {
+        let (browser, _) = begin_login(&app, "/").await;
+        let answer = exchange_in(&app, &browser, bad).await;
         assert_eq!(
             answer.status, 400,
             "the client's mistake: {bad}: {}",
@@ -681,10 +720,10 @@ async fn an_openid_links_to_one_account_only(backend: Backend) {
     let first = post_bind(&app, &bind_body(MOBILE, PASSWORD, &access_token)).await;
     assert_eq!(first.status, 201, "{}", first.body);
 
-    // The same submission again (a double click) is the same account.
+    // The same submission again (a double click): the token is used up.
     let again = post_bind(&app, &bind_body(MOBILE, PASSWORD, &access_token)).await;
-    assert_eq!(again.status, 201, "{}", again.body);
-    assert_eq!(again.body["user_id"], first.body["user_id"]);
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again.message().contains("已使用"), "{}", again.message());
 
     // The same QQ account for a new mobile: refused, no stray user left behind.
     let other = post_bind(&app, &bind_body(OTHER_MOBILE, PASSWORD, &access_token)).await;
@@ -1139,3 +1178,106 @@ async fn a_wrong_method_is_405_with_json(backend: Backend) {
 }
 
 backend_tests!(a_wrong_method_is_405_with_json);
+
+// ---------------------------------------------------------------------------
+// Tied to the browser that began it (login CSRF, RFC 9700 §4.5)
+
+async fn a_code_this_browser_did_not_begin_is_refused_before_qq_is_asked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // The attacker's own code, fed to a victim's front end, whose browser began nothing.
+    let code = app.qq.grant(&new_openid(), "attacker");
+    let victim = Browser::new();
+    let answer = exchange_in(&app, &victim, &code).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(answer.message().contains("QQ登录"), "{}", answer.message());
+
+    // A cookie that is not one of ours is no attempt either.
+    let path = format!("/oauth/qq/users/?code={}", urlencode(&code));
+    let forged = client()
+        .get(app.url(&path))
+        .header("cookie", "qqlogin_api_oauth=forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    assert!(app.qq.calls().is_empty(), "QQ was never asked");
+    assert_eq!((app.user_count().await, app.link_count().await), (0, 0));
+}
+
+async fn an_attempt_lets_one_code_through_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (browser, _) = begin_login(&app, "/").await;
+    let kept = browser.cookie_header(&app.address);
+    assert!(kept.contains("qqlogin_api_oauth="), "{kept}");
+
+    let first = exchange_in(&app, &browser, &app.qq.grant(&new_openid(), "小明")).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(
+        !browser
+            .cookie_header(&app.address)
+            .contains("qqlogin_api_oauth="),
+        "the answer told the browser to forget the attempt"
+    );
+
+    // The cookie, kept by hand and sent again with another code: the server's
+    // record refuses it, before QQ is asked.
+    let calls = app.qq.calls().len();
+    let code = app.qq.grant(&new_openid(), "小红");
+    let replay = client()
+        .get(app.url(&format!("/oauth/qq/users/?code={}", urlencode(&code))))
+        .header("cookie", kept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 400);
+    assert_eq!(app.qq.calls().len(), calls, "QQ was not asked again");
+}
+
+async fn under_the_legacy_setting_any_code_is_traded(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        Options {
+            tweak: Box::new(|config| config.api_unbound_login = true),
+            ..Options::default()
+        },
+    )
+    .await;
+    let answer = get(&app, "/oauth/qq/statues/?next=%2Forders").await;
+    let url = Url::parse(answer.str("login_url")).unwrap();
+    assert_eq!(
+        url.as_str().split('?').next(),
+        Some(format!("{}/oauth2.0/authorize", app.qq.base_url).as_str()),
+        "straight to QQ"
+    );
+    assert!(query_of(&url).contains(&("state".to_owned(), "/orders".to_owned())));
+
+    // A program without cookies trades a code, as the original API let it.
+    let code = app.qq.grant(&new_openid(), "小明");
+    let path = format!("/oauth/qq/users/?code={}", urlencode(&code));
+    let traded = get(&app, &path).await;
+    assert_eq!(traded.status, 200, "{}", traded.body);
+    assert_eq!(traded.fields(), ["access_token"]);
+}
+
+async fn a_refused_bind_may_retry_and_a_successful_one_uses_the_token_up(backend: Backend) {
+    let app = spawn_app(backend).await;
+    create_user(&app, MOBILE, PASSWORD).await;
+    let token = access_token_for(&app, &new_openid()).await;
+
+    let wrong = post_bind(&app, &bind_body(MOBILE, "wrong password", &token)).await;
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    let right = post_bind(&app, &bind_body(MOBILE, PASSWORD, &token)).await;
+    assert_eq!(right.status, 201, "the same token, retried: {}", right.body);
+
+    let again = post_bind(&app, &bind_body(OTHER_MOBILE, PASSWORD, &token)).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again.message().contains("已使用"), "{}", again.message());
+    assert_eq!((app.user_count().await, app.link_count().await), (1, 1));
+}
+
+backend_tests!(
+    a_code_this_browser_did_not_begin_is_refused_before_qq_is_asked,
+    an_attempt_lets_one_code_through_once,
+    under_the_legacy_setting_any_code_is_traded,
+    a_refused_bind_may_retry_and_a_successful_one_uses_the_token_up,
+);

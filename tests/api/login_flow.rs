@@ -10,7 +10,7 @@ use crate::helpers::{Backend, Browser, PASSWORD, TestApp, new_openid, spawn_app}
 
 /// An account that exists without any QQ link (as one made before QQ login existed).
 pub async fn create_plain_user(app: &TestApp, mobile: &str, password: &str) {
-    let hash = Hasher::new(1)
+    let hash = Hasher::new(1, 8)
         .unwrap()
         .hash(Password::parse(SecretString::from(password.to_owned())).unwrap())
         .await
@@ -99,15 +99,16 @@ async fn a_returning_qq_login_stores_the_one_session_its_cookie_names(backend: B
     assert_eq!(app.session_count().await, rows, "logging out removes it");
 }
 
-/// A browser that has a session already (the login form's CSRF token)
-/// keeps what it holds, under a new key; the old row goes.
+/// A browser that has a session already (a bind it did not finish) gets a
+/// new key at login; the old row goes.
 async fn a_returning_qq_login_in_a_browser_with_a_session_renews_it(backend: Backend) {
     let app = spawn_app(backend).await;
     let openid = new_openid();
     app.sign_up_with_qq(&Browser::new(), &openid, "13800138000")
         .await;
     let browser = Browser::new();
-    let csrf = app.login_page_csrf(&browser).await;
+    let unfinished = app.qq_login(&browser, &new_openid(), "/").await;
+    assert_eq!(unfinished.status, 200, "the bind page: {}", unfinished.body);
     let (before, rows) = (session_cookie(&app, &browser), app.session_count().await);
 
     let page = app.qq_login(&browser, &openid, "/").await;
@@ -120,7 +121,13 @@ async fn a_returning_qq_login_in_a_browser_with_a_session_renews_it(backend: Bac
     assert_eq!(app.session_count().await, rows, "the old row gave way");
     let home = app.get(&browser, "/").await;
     assert!(home.body.contains("你好，13800138000"), "{}", home.body);
-    assert_eq!(home.field("csrf_token"), Some(csrf), "the state went along");
+    let bind = app
+        .bind(&browser, &unfinished, "13900139000", PASSWORD)
+        .await;
+    assert_eq!(
+        bind.status, 403,
+        "the unfinished bind went with the old session"
+    );
 }
 
 async fn binding_an_existing_mobile_links_that_account(backend: Backend) {
@@ -331,23 +338,39 @@ async fn next_never_leads_off_the_site(backend: Backend) {
     }
 }
 
-/// The session's cookie (the login form makes one, for its CSRF token) and
-/// the QQ login's.
+/// Every cookie of ours: the login form's CSRF token, the QQ login's (pages
+/// and API), and the session a login makes.
 async fn session_cookies_are_http_only_and_same_site(backend: Backend) {
     let app = spawn_app(backend).await;
+    let check = |what: &str, cookie: &str, name: &str| {
+        assert!(cookie.starts_with(name), "{what}: {cookie}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{what}: {cookie}"
+        );
+        assert!(!cookie.contains("Secure"), "plain http in tests: {cookie}");
+    };
     for (path, name) in [
-        ("/login", "qqlogin_session="),
+        ("/login", "qqlogin_csrf="),
         ("/oauth/qq/login", "qqlogin_oauth="),
+        ("/oauth/qq/api/login?next=/", "qqlogin_api_oauth="),
     ] {
         let page = app.get(&Browser::new(), path).await;
         let cookie = page.headers["set-cookie"].to_str().unwrap().to_owned();
-        assert!(cookie.starts_with(name), "{path}: {cookie}");
-        assert!(
-            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-            "{cookie}"
-        );
-        assert!(!cookie.contains("Secure"), "plain http in tests: {cookie}");
+        check(path, &cookie, name);
     }
+    let browser = Browser::new();
+    let state = app.start_qq_login(&browser, "/").await;
+    let code = app.qq.grant(&new_openid(), "小明");
+    let bind_page = app.callback(&browser, &code, &state).await;
+    let session = bind_page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("qqlogin_session="))
+        .expect("a bind in progress has a session");
+    check("the session", &session, "qqlogin_session=");
 }
 
 fn session_cookie(app: &TestApp, browser: &Browser) -> String {

@@ -7,6 +7,7 @@ mod bind_token;
 mod browser;
 mod concurrency;
 mod fake_qq;
+mod hardening;
 mod helpers;
 mod json_api;
 mod login_flow;
@@ -15,5 +16,7 @@ mod operations;
 mod qq_client;
 mod qq_faults;
 mod security;
+#[path = "../support/skip.rs"]
+mod skip;
 mod startup;
 mod storage;

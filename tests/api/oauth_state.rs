@@ -2,7 +2,7 @@
 //! login, and checked before anything is asked of QQ.
 
 use crate::backend_tests;
-use crate::helpers::{Backend, Browser, new_openid, spawn_app};
+use crate::helpers::{Backend, Browser, Page, new_openid, spawn_app};
 
 async fn a_callback_without_a_started_login_is_refused_before_calling_qq(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -33,18 +33,35 @@ async fn a_wrong_or_missing_state_is_refused_before_calling_qq(backend: Backend)
     assert_eq!(app.qq.calls_to("/oauth2.0/token"), 0);
 }
 
+/// A state works for one callback: the second is refused by the server's
+/// record of used states, even from a browser that sends its cookie again.
 async fn a_state_works_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let browser = Browser::new();
     let state = app.start_qq_login(&browser, "/").await;
+    let kept = browser.cookie_header(&app.url("/oauth/qq/callback"));
     let first = app
         .callback(&browser, &app.qq.grant(&new_openid(), "a"), &state)
         .await;
     assert_eq!(first.status, 200, "{}", first.body);
-    let again = app
-        .callback(&browser, &app.qq.grant(&new_openid(), "b"), &state)
-        .await;
+    assert_eq!(app.used_state_count().await, 1, "the server remembers it");
+
+    let code = app.qq.grant(&new_openid(), "b");
+    let again = Page::from(
+        browser
+            .client
+            .get(app.url(&format!(
+                "/oauth/qq/callback?code={code}&state={}",
+                crate::helpers::urlencode(&state)
+            )))
+            .header("Cookie", &kept)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(again.status, 400);
+    assert!(again.body.contains("登录请求已失效"), "{}", again.body);
     assert_eq!(app.qq.calls_to("/oauth2.0/token"), 1);
 }
 

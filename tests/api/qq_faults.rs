@@ -24,18 +24,23 @@ async fn a_reused_code_asks_the_person_to_start_again(backend: Backend) {
 
 async fn every_kind_of_qq_failure_is_a_clear_page_and_writes_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
+    // What the person is told for each: QQ refusing the code asks them to start
+    // again (400); QQ failing says QQ is unavailable for now (503).
+    const REFUSED: (u16, &str) = (400, "QQ授权已失效");
+    const DOWN: (u16, &str) = (503, "QQ登录暂时不可用");
     let faults = [
-        (Endpoint::Token, Fault::Status(500)),
-        (Endpoint::Token, Fault::Garbage),
-        (Endpoint::Token, Fault::Html),
-        (Endpoint::Token, Fault::Empty),
-        (Endpoint::Token, Fault::Huge),
+        (Endpoint::Token, Fault::Status(500), DOWN),
+        (Endpoint::Token, Fault::Garbage, DOWN),
+        (Endpoint::Token, Fault::Html, DOWN),
+        (Endpoint::Token, Fault::Empty, DOWN),
+        (Endpoint::Token, Fault::Huge, DOWN),
         (
             Endpoint::Token,
             Fault::ApiError {
                 code: 100013,
                 description: "access token is illegal".into(),
             },
+            REFUSED,
         ),
         (
             Endpoint::Me,
@@ -43,19 +48,24 @@ async fn every_kind_of_qq_failure_is_a_clear_page_and_writes_nothing(backend: Ba
                 code: 100016,
                 description: "access token check failed".into(),
             },
+            REFUSED,
         ),
-        (Endpoint::Me, Fault::MeWrongClientId),
-        (Endpoint::Me, Fault::Status(502)),
-        (Endpoint::Me, Fault::Garbage),
+        (Endpoint::Me, Fault::MeWrongClientId, DOWN),
+        (Endpoint::Me, Fault::Status(502), DOWN),
+        (Endpoint::Me, Fault::Garbage, DOWN),
     ];
-    for (endpoint, fault) in faults {
+    for (endpoint, fault, (status, title)) in faults {
         let label = format!("{endpoint:?} {fault:?}");
         app.qq.clear_faults();
         app.qq.set_fault_on(endpoint, fault);
         let browser = Browser::new();
         let page = app.qq_login(&browser, &new_openid(), "/").await;
-        assert!(matches!(page.status, 400 | 503), "{label}: {}", page.status);
-        assert!(page.body.contains("QQ"), "{label}: {}", page.body);
+        assert_eq!(page.status, status, "{label}: {}", page.body);
+        assert!(
+            page.body.contains(&format!("<h1>{title}</h1>")),
+            "{label}: the person is told {title}: {}",
+            page.body
+        );
         assert!(
             !page.body.contains("panicked") && !page.body.contains("Error"),
             "{label}: {}",

@@ -106,45 +106,159 @@ fn a_dotenv_file_is_read_and_real_environment_variables_win() {
     assert!(out.status.success());
 }
 
+/// A started server: the process, its port (read from its log) and its first log lines.
+struct Running {
+    child: std::process::Child,
+    port: u16,
+    log: String,
+}
+
+impl Running {
+    fn start(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut log = String::new();
+        let port = loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("the server logs its port:\n{log}"))
+                .unwrap();
+            log.push_str(&line);
+            log.push('\n');
+            if let Some(rest) = line.split("(port ").nth(1) {
+                break rest.trim_end_matches(')').parse::<u16>().unwrap();
+            }
+        };
+        // The rest of the log is drained, so that the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, port, log }
+    }
+
+    fn get(&self, path: &str) -> u16 {
+        reqwest::blocking_get(&format!("http://127.0.0.1:{}{path}", self.port))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn with_no_settings_it_runs_in_development_mode_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = qqlogin(dir.path())
-        .env("QQLOGIN_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = String::new();
-    let port = loop {
-        let line = lines.next().expect("the server logs its port").unwrap();
-        log.push_str(&line);
-        log.push('\n');
-        if let Some(rest) = line.split("(port ").nth(1) {
-            break rest.trim_end_matches(')').parse::<u16>().unwrap();
-        }
-    };
+    let mut cmd = qqlogin(dir.path());
+    cmd.env("QQLOGIN_LISTEN", "127.0.0.1:0");
+    let mut server = Running::start(cmd);
+    let log = &server.log;
     assert!(
         log.contains("DEVELOPMENT MODE") && log.contains("STAND-IN QQ"),
         "{log}"
     );
     assert!(
+        log.contains("QQ_APP_ID, QQ_APP_KEY and SECRET_KEY are unset") && log.contains("loopback"),
+        "the log says why: {log}"
+    );
+    assert!(
         dir.path().join("qqlogin.db").exists(),
         "SQLite file in the working directory"
     );
-
-    let health = reqwest::blocking_get(&format!("http://127.0.0.1:{port}/healthz"));
-    assert_eq!(health, 200);
-    let ready = reqwest::blocking_get(&format!("http://127.0.0.1:{port}/readyz"));
-    assert_eq!(ready, 200);
+    assert_eq!(server.get("/healthz"), 200);
+    assert_eq!(server.get("/readyz"), 200);
 
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
-    let status = wait_with_deadline(&mut child, Duration::from_secs(20));
+    let status = wait_with_deadline(&mut server.child, Duration::from_secs(20));
     assert_eq!(status.and_then(|s| s.code()), Some(0));
+}
+
+/// A forgotten `QQ_APP_ID` must never turn a production instance into one
+/// where anyone names any QQ account: every sign of production without it
+/// stops the start.
+#[test]
+fn a_forgotten_app_id_stops_a_production_instance_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "k".repeat(64);
+    let https = "https://www.example.com/oauth/qq/callback";
+    let cases: &[&[(&str, &str)]] = &[
+        &[("QQ_APP_KEY", "appkey")],
+        &[("SECRET_KEY", &key)],
+        &[("QQ_REDIRECT_URI", https)],
+        &[
+            ("QQ_APP_KEY", "appkey"),
+            ("SECRET_KEY", &key),
+            ("QQ_REDIRECT_URI", https),
+        ],
+        &[("QQ_APP_KEY", "appkey"), ("QQLOGIN_DEV", "1")],
+        // Nothing set, but reachable from outside: development mode must be asked for.
+        &[("QQLOGIN_LISTEN", "0.0.0.0:0")],
+    ];
+    for env in cases {
+        let out = qqlogin(dir.path())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{env:?}: {stderr}");
+        assert!(stderr.contains("QQ_APP_ID"), "{env:?}: {stderr}");
+        assert!(
+            !stderr.contains("appkey") && !stderr.contains(&key),
+            "{stderr}"
+        );
+    }
+    let out = qqlogin(dir.path())
+        .env("QQLOGIN_LISTEN", "0.0.0.0:0")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("QQLOGIN_DEV=1"));
+}
+
+#[test]
+fn the_stand_in_qq_is_404_whenever_an_app_id_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    // QQLOGIN_DEV=1 beside an app id changes nothing: the app id wins.
+    for dev in ["0", "1"] {
+        let mut cmd = qqlogin(dir.path());
+        cmd.envs([
+            ("QQLOGIN_LISTEN", "127.0.0.1:0"),
+            ("QQ_APP_ID", "101474184"),
+            ("QQ_APP_KEY", "appkey"),
+            ("SECRET_KEY", &"k".repeat(64)),
+            ("QQ_GRAPH_URL", "http://127.0.0.1:9"),
+            ("QQLOGIN_DEV", dev),
+        ]);
+        let server = Running::start(cmd);
+        assert!(!server.log.contains("DEVELOPMENT MODE"), "{}", server.log);
+        assert_eq!(server.get("/healthz"), 200);
+        for path in ["/dev/qq/", "/dev/qq/oauth2.0/authorize?state=x"] {
+            assert_eq!(server.get(path), 404, "QQLOGIN_DEV={dev} {path}");
+        }
+    }
+}
+
+#[test]
+fn qqlogin_dev_gives_development_mode_on_any_address_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = qqlogin(dir.path());
+    cmd.envs([("QQLOGIN_LISTEN", "0.0.0.0:0"), ("QQLOGIN_DEV", "1")]);
+    let server = Running::start(cmd);
+    assert!(
+        server
+            .log
+            .contains("DEVELOPMENT MODE (QQLOGIN_DEV=1 is set)"),
+        "{}",
+        server.log
+    );
+    assert_ne!(server.get("/dev/qq/oauth2.0/authorize"), 404);
 }
 
 fn wait_with_deadline(
@@ -181,12 +295,59 @@ mod reqwest {
 }
 
 async fn migrations_run_up_down_and_up_again(backend: Backend) {
+    let fresh_db = TestDb::new(&backend);
+    let fresh = Db::new(fresh_db.url.clone(), 1, Duration::from_secs(5));
+    fresh.migrate().await.unwrap();
+
     let test_db = TestDb::new(&backend);
     let db = Db::new(test_db.url.clone(), 1, Duration::from_secs(5));
     db.migrate().await.unwrap();
     db.revert_all_migrations().await.unwrap();
+    assert_eq!(
+        schema(&db).await,
+        Vec::<String>::new(),
+        "every down.sql undoes its up.sql"
+    );
     db.migrate().await.unwrap();
     db.migrate().await.unwrap();
+    assert_eq!(
+        schema(&db).await,
+        schema(&fresh).await,
+        "down then up again gives the schema a fresh database gets"
+    );
+}
+
+/// Every table, column, index and constraint, as text (diesel's own
+/// bookkeeping table left out), sorted.
+async fn schema(db: &Db) -> Vec<String> {
+    use diesel::RunQueryDsl;
+    db.run(|conn| {
+        let rows: Vec<Pragma> = match conn {
+            qqlogin::db::DbConn::Sqlite(c) => diesel::sql_query(
+                "SELECT coalesce(sql, name) AS value FROM sqlite_master \
+                 WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '__diesel%' ORDER BY 1",
+            )
+            .load(c)?,
+            qqlogin::db::DbConn::Postgres(c) => diesel::sql_query(
+                "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable \
+                        || ' ' || coalesce(column_default, '') || ' ' || is_identity AS value \
+                   FROM information_schema.columns \
+                  WHERE table_schema = current_schema() AND table_name NOT LIKE '__diesel%' \
+                 UNION ALL \
+                 SELECT replace(indexdef, current_schema() || '.', '') FROM pg_indexes \
+                  WHERE schemaname = current_schema() AND tablename NOT LIKE '__diesel%' \
+                 UNION ALL \
+                 SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) \
+                   FROM pg_constraint WHERE connamespace = current_schema()::regnamespace \
+                    AND conrelid::regclass::text NOT LIKE '__diesel%' \
+                 ORDER BY 1",
+            )
+            .load(c)?,
+        };
+        Ok(rows.into_iter().map(|r| r.value).collect())
+    })
+    .await
+    .unwrap()
 }
 
 async fn the_development_stand_in_takes_a_person_through_the_whole_flow(backend: Backend) {

@@ -1,0 +1,92 @@
+//! Limits on what a client may send, so that the binary holds when it is
+//! reached without nginx in front (the container listens on 0.0.0.0): the
+//! request's headers, and how long and how much of a body it may take.
+//!
+//! Every body this service reads is a small form or JSON object, so the body
+//! is read here, whole and against a deadline, before any handler runs: a
+//! client dripping a byte every few seconds gets a 408 instead of holding a
+//! connection for as long as it likes. Keep-alive and the time allowed for a
+//! request's head are the server's settings ([`crate::startup`]).
+
+use std::time::Duration;
+
+use actix_web::HttpMessage;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::web::{self, Bytes, BytesMut};
+use futures_util::StreamExt;
+
+use crate::error::{ApiError, AppError};
+use crate::state::AppState;
+
+/// The most a request's headers may add up to (names and values); beyond, 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The most a request body may hold; beyond, 413.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Why a request was refused before any handler saw it.
+enum Refusal {
+    HeadersTooLarge,
+    TooLarge,
+    TimedOut,
+    Unreadable,
+}
+
+/// Middleware: refuses oversized headers, and reads the body within
+/// `QQLOGIN_BODY_TIMEOUT_MS` and [`MAX_BODY_BYTES`].
+pub async fn enforce(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let is_api = crate::routes::is_api_path(req.path());
+    let refuse = |refusal: Refusal| -> actix_web::Error {
+        let error = match refusal {
+            Refusal::HeadersTooLarge => AppError::HeadersTooLarge,
+            Refusal::TooLarge => AppError::TooLarge,
+            Refusal::TimedOut => AppError::BodyTimeout,
+            Refusal::Unreadable => AppError::BadRequest("request body could not be read"),
+        };
+        if is_api {
+            ApiError(error).into()
+        } else {
+            error.into()
+        }
+    };
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(refuse(Refusal::HeadersTooLarge));
+    }
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        let timeout = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(Duration::from_secs(10), |s| s.body_timeout);
+        let mut payload = req.take_payload();
+        let body = tokio::time::timeout(timeout, read_body(&mut payload))
+            .await
+            .map_err(|_| refuse(Refusal::TimedOut))?
+            .map_err(refuse)?;
+        req.set_payload(Payload::from(body));
+    }
+    next.call(req).await
+}
+
+async fn read_body<S>(payload: &mut Payload<S>) -> Result<Bytes, Refusal>
+where
+    S: futures_util::Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+{
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| Refusal::Unreadable)?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(Refusal::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
