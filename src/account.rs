@@ -3,10 +3,8 @@
 
 use std::net::IpAddr;
 
-use diesel::Connection;
 use secrecy::SecretString;
 
-use crate::db::batch::Batched;
 use crate::db::user::User;
 use crate::db::{self, Db, DbConn, DbError};
 use crate::domain::{Mobile, OpenId, Password};
@@ -47,8 +45,6 @@ pub enum AccountError {
 #[derive(Clone)]
 pub struct Accounts {
     db: Db,
-    /// Returning logins' look-ups, batched while the database is busy.
-    by_openid: Batched<String, User>,
     hasher: Hasher,
     throttle: Throttle,
     app_id: String,
@@ -56,11 +52,7 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(db: Db, hasher: Hasher, app_id: String, free_tries: FreeTries) -> Self {
-        let app = app_id.clone();
         Self {
-            by_openid: Batched::new(db.clone(), move |conn, openids| {
-                db::user::find_by_openids(conn, &app, openids)
-            }),
             throttle: Throttle::new(db.clone(), free_tries),
             db,
             hasher,
@@ -74,28 +66,10 @@ impl Accounts {
 
     /// The user a QQ account is linked to, if any: the only query of a returning login.
     pub async fn find_by_openid(&self, openid: &OpenId) -> Result<Option<User>, AccountError> {
-        Ok(self.by_openid.get(openid.as_str().to_owned()).await?)
-    }
-
-    /// The user a QQ account is linked to, if any, with `then` done for
-    /// them in the same database write (the pages open the user's session
-    /// there: [`crate::session::UserSession::log_in_linked`]). `then` may run
-    /// twice ([`Db::write`]).
-    pub async fn find_by_openid_then(
-        &self,
-        openid: &OpenId,
-        mut then: impl FnMut(&mut DbConn, &User) -> Result<(), DbError> + Send + 'static,
-    ) -> Result<Option<User>, AccountError> {
         let (app_id, openid) = (self.app_id.clone(), openid.as_str().to_owned());
         Ok(self
             .db
-            .write(move |conn| {
-                let found = db::user::find_by_openid(conn, &app_id, &openid)?;
-                if let Some(user) = &found {
-                    then(conn, user)?;
-                }
-                Ok(found)
-            })
+            .run(move |conn| db::user::find_by_openid(conn, &app_id, &openid))
             .await?)
     }
 
@@ -177,7 +151,7 @@ impl Accounts {
         let (app_id, openid, token) = (
             self.app_id.clone(),
             pending.openid.as_str().to_owned(),
-            crate::session::db_key(&pending.id),
+            crate::secret::db_key(&pending.id),
         );
         let m = mobile.as_str().to_owned();
         let (used, linked, existing) = self
@@ -263,15 +237,13 @@ impl Accounts {
             pending.openid.as_str().to_owned(),
             user.id,
         );
-        let token = crate::session::db_key(&pending.id);
+        let token = crate::secret::db_key(&pending.id);
         self.db
             .write(move |conn| {
-                Ok(conn.transaction::<_, TxError, _>(|conn| {
-                    use_up(conn, &token)?;
-                    db::qq_link::insert(conn, &app_id, &openid, user_id).map_err(TxError::Link)
-                }))
+                use_up(conn, &token)?;
+                db::qq_link::insert(conn, &app_id, &openid, user_id).map_err(TxError::Link)
             })
-            .await?
+            .await
             .map_err(AccountError::from)?;
         Ok(user)
     }
@@ -292,18 +264,15 @@ impl Accounts {
             pending.openid.as_str().to_owned(),
             mobile.as_str().to_owned(),
         );
-        let token = crate::session::db_key(&pending.id);
+        let token = crate::secret::db_key(&pending.id);
         self.db
             .write(move |conn| {
-                Ok(conn.transaction::<_, TxError, _>(|conn| {
-                    use_up(conn, &token)?;
-                    let user = db::user::insert(conn, &mobile, &hash).map_err(TxError::User)?;
-                    db::qq_link::insert(conn, &app_id, &openid, user.id).map_err(TxError::Link)?;
-                    Ok(user)
-                }))
+                use_up(conn, &token)?;
+                let user = db::user::insert(conn, &mobile, &hash).map_err(TxError::User)?;
+                db::qq_link::insert(conn, &app_id, &openid, user.id).map_err(TxError::Link)?;
+                Ok(user)
             })
             .await
-            .map_err(|e| CreateError::Account(e.into()))?
             .map_err(|e| match e {
                 TxError::User(e) if e.is_unique_violation() => CreateError::MobileTaken,
                 other => CreateError::Account(other.into()),
@@ -338,6 +307,12 @@ enum TxError {
 impl From<diesel::result::Error> for TxError {
     fn from(e: diesel::result::Error) -> Self {
         Self::Diesel(e)
+    }
+}
+
+impl From<DbError> for TxError {
+    fn from(e: DbError) -> Self {
+        Self::Other(e)
     }
 }
 

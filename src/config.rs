@@ -9,7 +9,6 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::proxy::TrustedProxies;
-use crate::throttle::FreeTries;
 
 /// Shortest `SECRET_KEY` accepted: every signing key is derived from it, so it
 /// must carry at least 256 bits even when typed as hex.
@@ -270,6 +269,16 @@ fn parse_http_url(raw: &str) -> Result<Url, String> {
         return Err("must be an http:// or https:// URL".into());
     }
     Ok(url)
+}
+
+/// Free tries at a password before back-off starts (`QQLOGIN_FREE_TRIES_PER_ACCOUNT`,
+/// `QQLOGIN_FREE_TRIES_PER_ADDRESS`).
+#[derive(Debug, Clone, Copy)]
+pub struct FreeTries {
+    /// Per account name.
+    pub account: i32,
+    /// Per client address (many people may share one address).
+    pub address: i32,
 }
 
 /// How the service reaches QQ.

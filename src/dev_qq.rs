@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use url::Url;
 
-use crate::flow::random_token;
+use crate::secret::random_token;
 use crate::templates::{DevQqAuthorizePage, render};
 
 /// The app id development mode uses with its stand-in.

@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, ResponseError};
 
 use crate::account::AccountError;
 use crate::db::DbError;
+use crate::flow::ArrivalError;
 use crate::password::HashError;
 use crate::qq::QqError;
 use crate::session::attempt::AttemptError;
@@ -16,8 +17,25 @@ use crate::session::{SessionError, StateError};
 use crate::templates::{ErrorPage, render};
 use crate::token::TokenError;
 
+/// Why a bind was refused before any account was asked: its input.
+#[derive(Debug, thiserror::Error)]
+pub enum BindInputError {
+    #[error("the bind token is invalid or expired")]
+    Token,
+    #[error("the bind token belongs to another browser")]
+    OtherBrowser,
+    #[error("a field is missing")]
+    Missing,
+    #[error("the mobile is malformed")]
+    Mobile,
+    #[error("the password has an impossible length")]
+    Password,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    #[error("bind refused: {0}")]
+    BindInput(#[from] BindInputError),
     #[error("login state refused: {0}")]
     State(#[from] StateError),
     #[error("QQ sent the person back without a code")]
@@ -58,6 +76,15 @@ impl From<AttemptError> for AppError {
         match e {
             AttemptError::State(e) => Self::State(e),
             AttemptError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<ArrivalError> for AppError {
+    fn from(e: ArrivalError) -> Self {
+        match e {
+            ArrivalError::Qq(e) => Self::Qq(e),
+            ArrivalError::Account(e) => Self::Account(e),
         }
     }
 }
@@ -140,10 +167,34 @@ impl AppError {
                 "与QQ通信时出现问题。请稍后重试，或用手机号和密码登录。",
                 TRY_QQ_AGAIN,
             ),
-            Self::Token(_) => (
+            Self::Token(_) | Self::BindInput(BindInputError::Token) => (
                 S::BAD_REQUEST,
                 "绑定链接已失效",
                 "这个绑定页面已过期或无效。请重新点击“QQ登录”。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::BindInput(BindInputError::OtherBrowser) => (
+                S::FORBIDDEN,
+                "请在本浏览器重新登录",
+                "这个绑定页面不是在当前浏览器打开的。请在本浏览器重新点击“QQ登录”。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::BindInput(BindInputError::Missing) => (
+                S::BAD_REQUEST,
+                "信息不完整",
+                "请填写手机号和密码。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::BindInput(BindInputError::Mobile) => (
+                S::BAD_REQUEST,
+                "手机号有误",
+                "请输入正确的手机号（11位，以1开头）。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::BindInput(BindInputError::Password) => (
+                S::BAD_REQUEST,
+                "密码长度不对",
+                "密码长度应为8到128个字符。",
                 TRY_QQ_AGAIN,
             ),
             Self::Csrf => (
@@ -197,7 +248,7 @@ impl AppError {
             Self::Account(AccountError::Throttled(_)) => (
                 S::TOO_MANY_REQUESTS,
                 "尝试次数过多",
-                "为保护账号安全，密码错误次数过多后需要等待一会儿。请稍后再试。",
+                "密码错误次数过多，为保护账号安全请稍后再试。",
                 TRY_QQ_AGAIN,
             ),
             Self::Account(AccountError::Hash(HashError::Busy)) => (
@@ -209,7 +260,7 @@ impl AppError {
             Self::Account(AccountError::TokenUsed) => (
                 S::BAD_REQUEST,
                 "绑定已完成",
-                "这个QQ账号已经用这个页面绑定过了。请直接用QQ登录。",
+                "这个绑定页面已经用过了：QQ账号已绑定，请直接用QQ登录。",
                 TRY_QQ_AGAIN,
             ),
             Self::Account(AccountError::Busy) => (
@@ -218,16 +269,22 @@ impl AppError {
                 "账号信息刚刚发生了变化，请再提交一次。",
                 TRY_QQ_AGAIN,
             ),
-            Self::Account(AccountError::WrongCredentials | AccountError::WrongPassword) => (
+            Self::Account(AccountError::WrongCredentials) => (
                 S::UNAUTHORIZED,
                 "用户名或密码错误",
-                "请检查后重试。",
+                "用户名或密码错误，请重试。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Account(AccountError::WrongPassword) => (
+                S::UNAUTHORIZED,
+                "密码不正确",
+                "这个手机号已经注册，但密码不正确。",
                 TRY_QQ_AGAIN,
             ),
             Self::Account(AccountError::OpenIdTaken) => (
                 S::CONFLICT,
                 "这个QQ账号已绑定",
-                "这个QQ账号已经绑定了其他账号。请直接用QQ登录。",
+                "这个QQ账号已经绑定了账号，请直接用QQ登录。",
                 TRY_QQ_AGAIN,
             ),
             Self::Account(AccountError::UserHasOtherQq) => (
@@ -251,6 +308,32 @@ impl AppError {
             detail,
             action,
         }
+    }
+
+    /// Whether this failure belongs next to the bind form (shown with the
+    /// form again) rather than on an error page of its own.
+    pub fn belongs_on_the_bind_form(&self) -> bool {
+        matches!(
+            self,
+            Self::BindInput(_)
+                | Self::Account(
+                    AccountError::WrongPassword
+                        | AccountError::TokenUsed
+                        | AccountError::OpenIdTaken
+                        | AccountError::UserHasOtherQq
+                        | AccountError::Throttled(_)
+                )
+        )
+    }
+
+    /// Whether the bind form is beyond use after this failure (its token is),
+    /// so that the person is offered to start the QQ login again.
+    pub fn restarts_the_bind(&self) -> bool {
+        matches!(
+            self,
+            Self::BindInput(BindInputError::Token | BindInputError::OtherBrowser)
+                | Self::Account(AccountError::TokenUsed | AccountError::OpenIdTaken)
+        )
     }
 
     /// A throttled or overloaded answer says when to come back.

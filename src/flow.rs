@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
+use crate::account::{AccountError, Accounts};
 use crate::db::user::User;
 use crate::domain::OpenId;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::qq::{QqClient, QqError};
 
 /// The longest QQ nickname kept; QQ's own are far shorter, a hostile QQ's need not be.
 pub const MAX_NICKNAME_CHARS: usize = 64;
@@ -22,34 +22,32 @@ pub enum Arrival {
     },
 }
 
-/// Exchanges `code` for the person's openid and looks it up: two calls to
-/// QQ (under one deadline) and one query. The database is not touched while
-/// QQ is being waited on.
-pub async fn arrive(state: &AppState, code: &str) -> Result<Arrival, AppError> {
-    arrive_as(state, code, async |openid| {
-        Ok(state.accounts.find_by_openid(openid).await?)
-    })
-    .await
+/// Why QQ's code led nowhere.
+#[derive(Debug, thiserror::Error)]
+pub enum ArrivalError {
+    #[error(transparent)]
+    Qq(#[from] QqError),
+    #[error(transparent)]
+    Account(#[from] AccountError),
 }
 
-/// [`arrive`], with the linked user found by `find` (the pages log them in
-/// as they find them: [`crate::session::UserSession::log_in_linked`]).
-pub async fn arrive_as(
-    state: &AppState,
+/// Exchanges `code` for the person's openid and looks it up: two calls to
+/// QQ (under one deadline) and one query; a newcomer's nickname is asked of
+/// QQ too, within the same deadline. The database is not touched while QQ is
+/// being waited on.
+pub async fn arrive(
+    qq: &QqClient,
+    accounts: &Accounts,
     code: &str,
-    find: impl AsyncFnOnce(&OpenId) -> Result<Option<User>, AppError>,
-) -> Result<Arrival, AppError> {
-    // One budget for every call to QQ in this login, the nickname's included.
-    let deadline = Instant::now() + state.qq.timeout();
-    let identity = state.qq.identify(code).await?;
-    if let Some(user) = find(&identity.openid).await? {
+) -> Result<Arrival, ArrivalError> {
+    let deadline = Instant::now() + qq.timeout();
+    let identity = qq.identify(code).await?;
+    if let Some(user) = accounts.find_by_openid(&identity.openid).await? {
         return Ok(Arrival::Known(user));
     }
     // Only newcomers need a nickname, and only to be shown it: if QQ will not
     // say, the bind page does without.
-    let user_info = state
-        .qq
-        .fetch_user_info(&identity.access_token, &identity.openid);
+    let user_info = qq.fetch_user_info(&identity.access_token, &identity.openid);
     let nickname = match tokio::time::timeout_at(deadline.into(), user_info).await {
         // Cut to a sane length: it travels in the bind token, which must fit a form field.
         Ok(Ok(info)) => Some(
@@ -73,11 +71,4 @@ pub async fn arrive_as(
         openid: identity.openid,
         nickname,
     })
-}
-
-/// An unguessable token (256 bits, URL-safe) for `state`, nonces and CSRF.
-pub fn random_token() -> String {
-    use base64::Engine;
-    let bytes: [u8; 32] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

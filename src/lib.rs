@@ -18,6 +18,7 @@ pub mod password;
 pub mod proxy;
 pub mod qq;
 pub mod routes;
+pub mod secret;
 pub mod session;
 pub mod startup;
 pub mod state;

@@ -34,25 +34,36 @@ enum Refusal {
     Unreadable,
 }
 
-/// Middleware: refuses oversized headers, and reads the body within
-/// `QQLOGIN_BODY_TIMEOUT_MS` and [`MAX_BODY_BYTES`].
-pub async fn enforce(
-    mut req: ServiceRequest,
+/// Middleware for the pages: [`enforce`], refusals as pages.
+pub async fn for_pages(
+    req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let is_api = crate::routes::is_api_path(req.path());
+    enforce(req, next, actix_web::Error::from).await
+}
+
+/// Middleware for the JSON API: [`enforce`], refusals as `{"message"}`.
+pub async fn for_api(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    enforce(req, next, |e| ApiError(e).into()).await
+}
+
+/// Refuses oversized headers, and reads the body within
+/// `QQLOGIN_BODY_TIMEOUT_MS` and [`MAX_BODY_BYTES`]; `face` renders a refusal.
+async fn enforce<B: MessageBody>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+    face: fn(AppError) -> actix_web::Error,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
     let refuse = |refusal: Refusal| -> actix_web::Error {
-        let error = match refusal {
+        face(match refusal {
             Refusal::HeadersTooLarge => AppError::HeadersTooLarge,
             Refusal::TooLarge => AppError::TooLarge,
             Refusal::TimedOut => AppError::BodyTimeout,
             Refusal::Unreadable => AppError::BadRequest("request body could not be read"),
-        };
-        if is_api {
-            ApiError(error).into()
-        } else {
-            error.into()
-        }
+        })
     };
     let header_bytes: usize = req
         .headers()

@@ -7,17 +7,8 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderMap, HeaderValue, SET_COOKIE};
-use actix_web::middleware::Next;
-use actix_web::{HttpRequest, web};
+use actix_web::http::header::HeaderMap;
 use ipnet::IpNet;
-
-use crate::session::attempt::{API_OAUTH_COOKIE, OAUTH_COOKIE};
-use crate::session::csrf::CSRF_COOKIE;
-use crate::startup::SESSION_COOKIE;
-use crate::state::AppState;
 
 /// The proxies whose forwarding headers are believed.
 #[derive(Debug, Clone, Default)]
@@ -79,54 +70,10 @@ impl TrustedProxies {
     }
 }
 
-fn proxies(req: &HttpRequest) -> Option<&TrustedProxies> {
-    req.app_data::<web::Data<AppState>>()
-        .map(|s| &s.trusted_proxies)
-}
-
-/// The client's address, for throttling and logs.
-pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    let peer = req.peer_addr().map(|a| a.ip());
-    match proxies(req) {
-        Some(proxies) => proxies.client_ip(peer, req.headers()),
-        None => peer,
-    }
-}
-
-/// Middleware: behind a TLS-terminating proxy, our cookies (the session's,
-/// the QQ login's) are marked `Secure` whenever the client's side of the
-/// connection was https.
-pub async fn secure_cookie_behind_tls(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let https = proxies(req.request())
-        .is_some_and(|p| p.forwarded_https(req.peer_addr().map(|a| a.ip()), req.headers()));
-    let mut response = next.call(req).await?;
-    if https {
-        let headers = response.headers_mut();
-        let cookies: Vec<HeaderValue> = headers.get_all(SET_COOKIE).cloned().collect();
-        headers.remove(SET_COOKIE);
-        for cookie in cookies {
-            let value = cookie.to_str().unwrap_or_default();
-            let ours = [SESSION_COOKIE, OAUTH_COOKIE, API_OAUTH_COOKIE, CSRF_COOKIE]
-                .iter()
-                .any(|name| value.starts_with(name));
-            let secured = if ours && !value.contains("; Secure") {
-                HeaderValue::from_str(&format!("{value}; Secure")).unwrap_or(cookie)
-            } else {
-                cookie
-            };
-            headers.append(SET_COOKIE, secured);
-        }
-    }
-    Ok(response)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::header::HeaderName;
+    use actix_web::http::header::{HeaderName, HeaderValue};
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -8,7 +8,7 @@ use actix_session::SessionMiddleware;
 use actix_session::config::{PersistentSession, TtlExtensionPolicy};
 use actix_web::cookie::SameSite;
 use actix_web::dev::Server;
-use actix_web::middleware::{Condition, DefaultHeaders, Logger, from_fn};
+use actix_web::middleware::{Condition, DefaultHeaders, Logger};
 use actix_web::{App, HttpServer, web};
 use secrecy::SecretString;
 use url::Url;
@@ -17,18 +17,16 @@ use crate::account::Accounts;
 use crate::config::{Config, QqMode};
 use crate::db::{self, Db, DbError};
 use crate::dev_qq::{self, DEV_APP_ID, DevQq};
-use crate::flow::random_token;
 use crate::password::{HashError, Hasher};
-use crate::proxy::secure_cookie_behind_tls;
 use crate::qq::{QqClient, QqConfig, QqError};
 use crate::routes;
-use crate::session::rotation::accept_previous_key;
+use crate::secret::random_token;
+use crate::session::attempt::OAUTH_STATE_TTL;
 use crate::session::store::DbSessionStore;
+use crate::session::{SESSION_COOKIE, SessionLimits};
 use crate::state::AppState;
 use crate::token::Keys;
 
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "qqlogin_session";
 /// Where actix-web's `Logger` writes the access log.
 const ACCESS_LOG_TARGET: &str = "actix_web::middleware::logger";
 /// How long a client may take to send a request's line and headers.
@@ -91,11 +89,9 @@ impl Application {
                 app_id,
                 config.free_tries,
             ),
-            sessions: DbSessionStore::new(db.clone(), idle),
             qq: QqClient::new(qq_config)?,
             keys: Keys::with_previous(&config.secret_key, config.secret_key_previous.as_ref()),
             jwt_ttl: config.jwt_ttl,
-            session_max: config.session_max,
             trusted_proxies: config.trusted_proxies.clone(),
             secure_cookies: config.is_https(),
             api_unbound_login: config.api_unbound_login,
@@ -109,6 +105,10 @@ impl Application {
 
         let callback_path = config.redirect_uri.path().to_owned();
         let cookie_key = state.keys.cookie.clone();
+        let sessions = DbSessionStore::new(db.clone());
+        let session_limits = web::Data::new(SessionLimits {
+            max: config.session_max,
+        });
         let (https, origins) = (config.is_https(), config.cors_origins.clone());
         if config.api_unbound_login {
             log::warn!(
@@ -121,7 +121,7 @@ impl Application {
         // request; an operator at `RUST_LOG=warn` should not pay for that.
         let log_requests = log::log_enabled!(target: ACCESS_LOG_TARGET, log::Level::Info);
         let mut server = HttpServer::new(move || {
-            let session = SessionMiddleware::builder(state.sessions.clone(), cookie_key.clone())
+            let session = SessionMiddleware::builder(sessions.clone(), cookie_key.clone())
                 .cookie_name(SESSION_COOKIE.to_owned())
                 .cookie_secure(https)
                 .cookie_http_only(true)
@@ -130,32 +130,22 @@ impl Application {
                 // absolute limit is checked by `UserSession`.
                 .session_lifecycle(
                     PersistentSession::default()
-                        .session_ttl(state.sessions.ttl())
+                        .session_ttl(idle)
                         .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
                 )
                 .build();
             let dev_qq = dev_qq.clone();
             App::new()
-                .wrap(from_fn(crate::limits::enforce))
                 .wrap(security_headers())
                 .wrap(Condition::new(log_requests, access_log()))
                 .app_data(state.clone())
-                .app_data(routes::form_config())
-                .app_data(routes::query_config())
-                .configure(routes::configure_stateless)
+                .app_data(session_limits.clone())
                 .configure(|cfg| {
                     if let Some(dev_qq) = dev_qq {
                         cfg.app_data(dev_qq).configure(dev_qq::configure);
                     }
                 })
-                .service(
-                    web::scope("")
-                        .wrap(session)
-                        .wrap(from_fn(secure_cookie_behind_tls))
-                        .wrap(from_fn(routes::unavailable_until_database_is))
-                        .wrap(from_fn(accept_previous_key))
-                        .configure(|cfg| routes::configure(cfg, &callback_path, &origins)),
-                )
+                .configure(|cfg| routes::configure(cfg, &callback_path, &origins, &session))
                 .default_service(web::to(routes::not_found))
         })
         .shutdown_timeout(config.shutdown_grace.as_secs())
@@ -307,8 +297,7 @@ fn security_headers() -> DefaultHeaders {
 fn access_log() -> Logger {
     Logger::new(r#"%{client}xi "%{method}xi %U" %s %Dms"#)
         .custom_request_replace("client", |req| {
-            crate::proxy::client_ip(req.request())
-                .map_or_else(|| "-".to_owned(), |ip| ip.to_string())
+            routes::client_ip(req.request()).map_or_else(|| "-".to_owned(), |ip| ip.to_string())
         })
         .custom_request_replace("method", |req| req.method().to_string())
         .exclude("/healthz")
@@ -322,12 +311,12 @@ fn spawn_session_purge(db: Db) {
         loop {
             every.tick().await;
             let purged = db
-                .write(|conn| {
+                .write(|conn| -> Result<usize, DbError> {
                     let now = db::now();
                     let sessions = db::session::purge_expired(conn, now)?;
                     let forget_before = now - time::Duration::seconds(crate::throttle::MEMORY_SECS);
                     Ok(sessions
-                        + db::oauth_state::purge_expired(conn, now)?
+                        + db::oauth_state::purge_expired(conn, now, OAUTH_STATE_TTL)?
                         + db::login_failure::purge_expired(conn, now, forget_before)?)
                 })
                 .await;

@@ -7,19 +7,14 @@ use std::sync::atomic::AtomicBool;
 use crate::account::Accounts;
 use crate::proxy::TrustedProxies;
 use crate::qq::QqClient;
-use crate::session::store::DbSessionStore;
 use crate::token::Keys;
 
 pub struct AppState {
     pub accounts: Accounts,
-    /// The sessions, as actix-session stores them.
-    pub sessions: DbSessionStore,
     pub qq: QqClient,
     pub keys: Keys,
     /// Lifetime of the JSON API's login JWTs.
     pub jwt_ttl: Duration,
-    /// How long after login a session ends, however busy (the idle limit is the store's TTL).
-    pub session_max: Duration,
     /// Peers whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: TrustedProxies,
     /// Whether cookies are marked `Secure` (`QQ_REDIRECT_URI` is https).

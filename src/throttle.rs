@@ -11,6 +11,7 @@
 
 use std::net::IpAddr;
 
+pub use crate::config::FreeTries;
 use crate::db::login_failure::{Reserved, Subject};
 use crate::db::{self, Db, DbError};
 
@@ -27,16 +28,6 @@ pub const MEMORY_SECS: i64 = 3600;
 pub struct Attempt {
     account: Subject,
     others: Vec<Subject>,
-}
-
-/// Free tries before back-off starts (`QQLOGIN_FREE_TRIES_PER_ACCOUNT`,
-/// `QQLOGIN_FREE_TRIES_PER_ADDRESS`).
-#[derive(Debug, Clone, Copy)]
-pub struct FreeTries {
-    /// Per account name.
-    pub account: i32,
-    /// Per client address (many people may share one address).
-    pub address: i32,
 }
 
 impl Attempt {
@@ -68,7 +59,7 @@ impl Attempt {
     /// Also counted against the bind token `token_id`.
     pub fn with_bind_token(mut self, token_id: &str) -> Self {
         self.others.push(Subject {
-            key: format!("bind:{}", crate::session::db_key(token_id)),
+            key: format!("bind:{}", crate::secret::db_key(token_id)),
             free_tries: FREE_TRIES_PER_BIND_TOKEN,
         });
         self

@@ -203,7 +203,7 @@ impl PendingBind {
         browser: Option<String>,
     ) -> Self {
         Self {
-            id: crate::session::time_ordered_token(),
+            id: crate::secret::time_ordered_token(),
             openid,
             nickname,
             next,

@@ -119,7 +119,7 @@ struct Schema {
 
 impl Schema {
     fn new(base: &str) -> Self {
-        let token = qqlogin::flow::random_token()
+        let token = qqlogin::secret::random_token()
             .to_lowercase()
             .replace('-', "_");
         let name = format!("nginx_{}", &token[..20]);
@@ -891,7 +891,7 @@ impl Deployment {
 }
 
 fn new_openid() -> String {
-    qqlogin::flow::random_token()
+    qqlogin::secret::random_token()
         .bytes()
         .take(32)
         .map(|b| format!("{:X}", b % 16))
@@ -899,7 +899,7 @@ fn new_openid() -> String {
 }
 
 fn new_mobile() -> String {
-    let digits: String = qqlogin::flow::random_token()
+    let digits: String = qqlogin::secret::random_token()
         .bytes()
         .take(8)
         .map(|b| char::from(b'0' + b % 10))

@@ -24,7 +24,8 @@ pub enum Reserved {
     LockedUntil(PrimitiveDateTime),
 }
 
-/// Counts one try against every subject, atomically, unless one of them is
+/// Counts one try against every subject, atomically (call it inside a
+/// transaction: [`super::Db::write`]), unless one of them is
 /// locked. The try that reaches a subject's free tries locks it at once (for
 /// `lock_for(tries beyond the free ones)`), before anyone knows whether it
 /// failed: a burst of tries sent together gets no more than the free ones to
@@ -39,61 +40,63 @@ pub fn reserve(
     let mut keys: Vec<&str> = subjects.iter().map(|s| s.key.as_str()).collect();
     // One order for every caller: two reservations never wait for each other's rows.
     keys.sort_unstable();
-    conn.transaction(|conn| {
-        for key in &keys {
-            // One statement, whoever else inserts the same subject at the same moment.
-            on_backend!(&mut *conn, |c| diesel::insert_into(lf::table)
-                .values((
-                    lf::subject.eq(key),
-                    lf::failures.eq(0),
-                    lf::last_failure.eq(now),
-                    lf::locked_until.eq(unlocked()),
-                ))
-                .on_conflict_do_nothing()
-                .execute(c))?;
-        }
-        let rows: Vec<(String, i32, PrimitiveDateTime, PrimitiveDateTime)> = {
-            let query = lf::table.filter(lf::subject.eq_any(&keys)).select((
-                lf::subject,
-                lf::failures,
-                lf::last_failure,
-                lf::locked_until,
-            ));
-            match &mut *conn {
-                // SQLite has one writer at a time: the transaction alone serialises.
-                DbConn::Sqlite(c) => query.load(c)?,
-                DbConn::Postgres(c) => query.for_update().load(c)?,
-            }
+    for key in &keys {
+        // One statement, whoever else inserts the same subject at the same
+        // moment. The upsert's SQL is the backend's own, so it runs on the
+        // backend's connection.
+        let row = (
+            lf::subject.eq(key),
+            lf::failures.eq(0),
+            lf::last_failure.eq(now),
+            lf::locked_until.eq(unlocked()),
+        );
+        let insert = diesel::insert_into(lf::table).values(row);
+        match &mut *conn {
+            DbConn::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
+            DbConn::Postgres(c) => insert.on_conflict_do_nothing().execute(c)?,
         };
-        if let Some(until) = rows
+    }
+    let rows: Vec<(String, i32, PrimitiveDateTime, PrimitiveDateTime)> = {
+        let query = lf::table.filter(lf::subject.eq_any(&keys)).select((
+            lf::subject,
+            lf::failures,
+            lf::last_failure,
+            lf::locked_until,
+        ));
+        match &mut *conn {
+            // SQLite has one writer at a time: the transaction alone serialises.
+            DbConn::Sqlite(c) => query.load(c)?,
+            DbConn::Postgres(c) => query.for_update().load(c)?,
+        }
+    };
+    if let Some(until) = rows
+        .iter()
+        .map(|(_, _, _, locked_until)| *locked_until)
+        .filter(|until| *until > now)
+        .max()
+    {
+        return Ok(Reserved::LockedUntil(until));
+    }
+    for (key, failures, last_failure, locked_until) in rows {
+        let free = subjects
             .iter()
-            .map(|(_, _, _, locked_until)| *locked_until)
-            .filter(|until| *until > now)
-            .max()
-        {
-            return Ok(Reserved::LockedUntil(until));
-        }
-        for (key, failures, last_failure, locked_until) in rows {
-            let free = subjects
-                .iter()
-                .find(|s| s.key == key)
-                .map_or(i32::MAX, |s| s.free_tries);
-            let tries = if last_failure < forget_before {
-                1
-            } else {
-                failures.saturating_add(1)
-            };
-            let locked_until = lock_for(tries, free).map_or(locked_until, |lock| now + lock);
-            on_backend!(&mut *conn, |c| diesel::update(lf::table.find(&key))
-                .set((
-                    lf::failures.eq(tries),
-                    lf::last_failure.eq(now),
-                    lf::locked_until.eq(locked_until),
-                ))
-                .execute(c))?;
-        }
-        Ok(Reserved::Go)
-    })
+            .find(|s| s.key == key)
+            .map_or(i32::MAX, |s| s.free_tries);
+        let tries = if last_failure < forget_before {
+            1
+        } else {
+            failures.saturating_add(1)
+        };
+        let locked_until = lock_for(tries, free).map_or(locked_until, |lock| now + lock);
+        diesel::update(lf::table.find(&key))
+            .set((
+                lf::failures.eq(tries),
+                lf::last_failure.eq(now),
+                lf::locked_until.eq(locked_until),
+            ))
+            .execute(conn)?;
+    }
+    Ok(Reserved::Go)
 }
 
 /// Takes back one reserved try from `subject`, whose password was right;
@@ -104,18 +107,18 @@ pub fn give_back(
     now: PrimitiveDateTime,
 ) -> Result<(), DbError> {
     let (key, free) = (subject.key.as_str(), subject.free_tries);
-    on_backend!(conn, |c| {
+    {
         diesel::update(lf::table.find(key))
             .filter(lf::failures.gt(0))
             .set(lf::failures.eq(lf::failures - 1))
-            .execute(c)?;
+            .execute(conn)?;
         diesel::update(lf::table.find(key))
             .filter(lf::failures.lt(free))
             .filter(lf::locked_until.gt(now))
             .set(lf::locked_until.eq(unlocked()))
-            .execute(c)?;
+            .execute(conn)?;
         Ok(())
-    })
+    }
 }
 
 /// Forgets subjects whose last try is older than `forget_before` and that
@@ -125,12 +128,12 @@ pub fn purge_expired(
     now: PrimitiveDateTime,
     forget_before: PrimitiveDateTime,
 ) -> Result<usize, DbError> {
-    on_backend!(conn, |c| Ok(diesel::delete(
+    Ok(diesel::delete(
         lf::table
             .filter(lf::last_failure.lt(forget_before))
-            .filter(lf::locked_until.le(now))
+            .filter(lf::locked_until.le(now)),
     )
-    .execute(c)?))
+    .execute(conn)?)
 }
 
 /// `locked_until` of a subject that is not locked: long past. Never "now":
@@ -143,8 +146,6 @@ fn unlocked() -> PrimitiveDateTime {
 
 /// Forgets every try against `subject` (an account whose password was right).
 pub fn forget(conn: &mut DbConn, subject: &str) -> Result<(), DbError> {
-    on_backend!(conn, |conn| {
-        diesel::delete(lf::table.find(subject)).execute(conn)?;
-        Ok(())
-    })
+    diesel::delete(lf::table.find(subject)).execute(conn)?;
+    Ok(())
 }

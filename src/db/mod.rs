@@ -1,57 +1,36 @@
-//! Storage: one connection type for SQLite and PostgreSQL, an r2d2 pool, and
-//! the two doors ([`Db::run`], [`Db::write`]) through which async code reaches them.
+//! Storage: one connection type for SQLite and PostgreSQL, r2d2 pools, and
+//! the two doors through which async code reaches them.
 //!
-//! Queries are plain synchronous functions in the submodules; they take a
-//! `&mut DbConn`, run their statements on the backend's own connection
-//! (`on_backend!`) and know nothing of actix. Both doors queue the work in a
-//! [`lane`] that blocking threads drain. Look-ups by a unique key use
-//! `get_result`, not `first`: `first` binds its `LIMIT` as a parameter, and
-//! SQLite re-prepares a statement whose bound `LIMIT` changes, on every call
-//! (measured: 13.3 µs → 3.7 µs per look-up; BENCHMARKS.md).
+//! Queries are plain synchronous functions in the submodules, one module per
+//! table; they take a `&mut DbConn` and know nothing of actix. Async code
+//! reaches them through [`Db::run`] (a read, or a single statement) and
+//! [`Db::write`] (a transaction), which take a pooled connection and run the
+//! work on a blocking thread, so that neither waiting for a connection nor
+//! the query stalls an async worker.
+//!
+//! Adding a table: a migration in `migrations/sqlite/` and one of the same
+//! name in `migrations/postgresql/`, its `table!` in [`schema`], a module of
+//! query functions here, a test in `tests/api/storage.rs` (which runs on both
+//! databases).
 
-/// Runs `$body` with `$c` bound to the backend's own connection inside a
-/// [`DbConn`].
-///
-/// Through diesel's `MultiConnection` every execution renders the statement
-/// as SQL text again and collects its binds twice, even when the backend has
-/// it prepared already; on the backend's own connection a cached statement is
-/// only bound and stepped (BENCHMARKS.md: about 4 % of a page login's
-/// instructions). The body is compiled once per backend, so each query is
-/// still written once. Transactions stay `DbConn`'s: it hands them to the
-/// same backend connection, whose transaction state the body then shares.
-macro_rules! on_backend {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            $crate::db::DbConn::Sqlite($c) => $body,
-            $crate::db::DbConn::Postgres($c) => $body,
-        }
-    };
-}
-
-pub mod batch;
-mod checkpoint;
-mod lane;
 pub mod login_failure;
 pub mod oauth_state;
-mod pool;
 pub mod qq_link;
 pub mod schema;
 pub mod session;
 pub mod user;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use secrecy::ExposeSecret;
 
 use crate::config::DatabaseUrl;
-use checkpoint::Checkpointer;
-use lane::Lane;
-use pool::{Health, Manager};
 
 /// A connection to either backend; diesel dispatches every query on the variant.
 #[derive(diesel::MultiConnection)]
@@ -68,126 +47,108 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 pub enum DbError {
     /// No connection could be had in time: the database is down or saturated.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] Arc<r2d2::Error>),
+    Unavailable(#[from] r2d2::Error),
     #[error("database query failed: {0}")]
-    Query(#[from] diesel::result::Error),
-    /// The write ran, but the commit that carried it (with others) failed.
-    #[error("database commit failed: {0}")]
-    Commit(#[source] Arc<diesel::result::Error>),
+    Query(#[from] DieselError),
     #[error("database migration failed: {0}")]
     Migration(String),
-    /// Every connection stayed busy for the whole wait: the database is saturated.
-    #[error("database busy: no connection freed up in time")]
-    Saturated,
     /// The blocking task was cancelled (the runtime is shutting down).
     #[error("database task was cancelled")]
     Cancelled,
-    /// One failure that several callers share (a batched look-up's query).
-    #[error(transparent)]
-    Shared(Arc<DbError>),
 }
 
 impl DbError {
     /// Whether the error is a unique-constraint violation (a lost race, a duplicate).
     pub fn is_unique_violation(&self) -> bool {
-        match self {
-            Self::Query(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => true,
-            Self::Shared(e) => e.is_unique_violation(),
-            _ => false,
-        }
+        matches!(
+            self,
+            Self::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
     }
 
     /// Whether the database is down or too busy (a 503, not a bug).
     pub fn is_unavailable(&self) -> bool {
-        match self {
-            Self::Unavailable(_) | Self::Saturated => true,
-            Self::Shared(e) => e.is_unavailable(),
-            _ => self.is_connection_lost(),
-        }
+        matches!(
+            self,
+            Self::Unavailable(_)
+                | Self::Query(DieselError::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _,
+                ))
+        )
     }
 }
+
+type Pool = r2d2::Pool<Manager>;
 
 /// The pooled database, cheap to clone; every request reaches storage through it.
 #[derive(Clone)]
 pub struct Db {
-    lane: Arc<Lane>,
-    /// SQLite's one writer, with group commit; on PostgreSQL writes share `lane`.
-    writes: Option<Arc<Lane>>,
+    reads: Pool,
+    /// SQLite lets one connection write at a time, and the others wait in
+    /// its busy handler, which sleeps between tries: so on SQLite the writes
+    /// have a pool of one connection of their own and queue for it instead.
+    /// On PostgreSQL this is the same pool as `reads`.
+    writes: Pool,
 }
 
 impl Db {
-    /// Builds the pool without connecting: the service starts even while the
-    /// database is briefly down, and connects on first use. Work waits at
-    /// most `connection_timeout` for its turn.
+    /// Builds the pools without connecting: the service starts even while
+    /// the database is briefly down, and connects on first use. A request
+    /// waits at most `connection_timeout` for a connection.
     pub fn new(target: DatabaseUrl, max_size: u32, connection_timeout: Duration) -> Self {
-        let sqlite = matches!(target, DatabaseUrl::Sqlite { .. });
-        let checkpointer = match &target {
-            DatabaseUrl::Sqlite { path } => Checkpointer::start(path.clone())
-                .inspect_err(|e| {
-                    log::error!(
-                        "no background WAL checkpoints ({e}): SQLite's own start at {} pages",
-                        checkpoint::BACKSTOP_PAGES
-                    );
+        let pool = |size| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(0))
+                .connection_timeout(connection_timeout)
+                // r2d2 logs every failed connection attempt on its own; ours
+                // go through the request's error, once.
+                .error_handler(Box::new(r2d2::NopErrorHandler))
+                .build_unchecked(Manager {
+                    target: target.clone(),
                 })
-                .ok(),
-            DatabaseUrl::Postgres { .. } => None,
         };
-        let health = Arc::new(Health::default());
-        let pool = r2d2::Pool::builder()
-            // On SQLite the writer has a connection of its own, beside the others.
-            .max_size(max_size + u32::from(sqlite))
-            .min_idle(Some(0))
-            .connection_timeout(connection_timeout)
-            // r2d2 logs every failed connection attempt on its own; ours go
-            // through the request's error, once.
-            .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(Manager {
-                target,
-                health: Arc::clone(&health),
-            });
-        let drainers = usize::try_from(max_size).unwrap_or(usize::MAX);
-        let lane = |mode, checkpointer| {
-            Lane::new(
-                pool.clone(),
-                Arc::clone(&health),
-                mode,
-                connection_timeout,
-                checkpointer,
-            )
+        let reads = pool(max_size);
+        let writes = match target {
+            DatabaseUrl::Sqlite { .. } => pool(1),
+            DatabaseUrl::Postgres { .. } => reads.clone(),
         };
-        Self {
-            writes: sqlite.then(|| lane(lane::Mode::GroupCommit, checkpointer)),
-            lane: lane(lane::Mode::Each { drainers }, None),
-        }
+        Self { reads, writes }
     }
 
-    /// Runs `f` with a pooled connection on a blocking thread, so that neither
-    /// waiting for a connection nor the query itself stalls an async worker.
+    /// Runs `f` with a pooled connection on a blocking thread: a read, or a
+    /// write of a single statement.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnMut(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        self.lane.run(f).await
+        let pool = self.reads.clone();
+        actix_web::web::block(move || f(&mut *pool.get()?))
+            .await
+            .map_err(|_| DbError::Cancelled)?
     }
 
-    /// Runs the write `f`. On SQLite it goes through the one writer, in a
-    /// transaction shared with the writes queued beside it, and is answered
-    /// once that commits; on PostgreSQL it runs as [`Db::run`] does. So `f`
-    /// is atomic on SQLite; on PostgreSQL a write of several statements that
-    /// must be atomic opens its own transaction. On SQLite `f` runs a second
-    /// time when a neighbour in its batch failed (the batch is then rolled back
-    /// and run again, each write in a savepoint): it must do nothing outside
-    /// the database that cannot be done twice.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    /// Runs `f` in one transaction on the writers' connection: it commits
+    /// when `f` returns `Ok` and rolls back when it returns `Err`, on both
+    /// backends alike. `E` lets a caller roll back for reasons of its own.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnMut(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<DbError> + From<DieselError> + Send + 'static,
     {
-        self.writes.as_ref().unwrap_or(&self.lane).run(f).await
+        let pool = self.writes.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            (*conn).transaction(f)
+        })
+        .await
+        .map_err(|_| E::from(DbError::Cancelled))?
     }
 
     /// Applies pending migrations for the connected backend.
@@ -224,6 +185,49 @@ impl Db {
     /// Whether the database answers a trivial query now.
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|conn| Ok(conn.batch_execute("SELECT 1")?)).await
+    }
+}
+
+/// Opens connections for the pools, choosing the backend by the URL's scheme.
+#[derive(Debug)]
+struct Manager {
+    target: DatabaseUrl,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<DbConn, ConnectionError> {
+        match &self.target {
+            DatabaseUrl::Sqlite { path } => {
+                let mut conn = SqliteConnection::establish(path)?;
+                // foreign_keys: SQLite ignores REFERENCES unless asked, per connection.
+                // busy_timeout: a writer from outside (a test, an operator) is waited for.
+                // WAL: readers never block the writer; NORMAL sync is safe under WAL.
+                conn.batch_execute(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres { url } => Ok(DbConn::Postgres(PgConnection::establish(
+                url.expose_secret(),
+            )?)),
+        }
+    }
+
+    /// Asked each time a connection leaves the pool, so that after an outage
+    /// no request meets a dead connection.
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        conn.is_broken()
     }
 }
 

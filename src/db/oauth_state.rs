@@ -7,9 +7,8 @@ use time::PrimitiveDateTime;
 
 use super::schema::used_oauth_states;
 use super::{DbConn, DbError};
-use crate::session::attempt::OAUTH_STATE_TTL_SECS;
 
-/// Marks the state keyed `state_hash` ([`crate::session::db_key`]: its time
+/// Marks the state keyed `state_hash` ([`crate::secret::db_key`]: its time
 /// and SHA-256) used, remembered until `expires_at`; `false` when it
 /// already was (the unique key decides, so two callbacks at once cannot both win).
 pub fn use_once(
@@ -17,31 +16,30 @@ pub fn use_once(
     state_hash: &str,
     expires_at: PrimitiveDateTime,
 ) -> Result<bool, DbError> {
-    on_backend!(conn, |conn| {
-        // DO NOTHING rather than catching the violation: inside a transaction
-        // (a bind's) PostgreSQL would abort the whole transaction on it.
-        let inserted = diesel::insert_into(used_oauth_states::table)
-            .values((
-                used_oauth_states::state_hash.eq(state_hash),
-                used_oauth_states::expires_at.eq(expires_at),
-            ))
-            .on_conflict_do_nothing()
-            .execute(conn)?;
-        Ok(inserted == 1)
-    })
+    // DO NOTHING rather than catching the violation: inside a transaction
+    // (a bind's) PostgreSQL would abort the whole transaction on it. The
+    // upsert's SQL is the backend's own, so it runs on the backend's connection.
+    let insert = diesel::insert_into(used_oauth_states::table).values((
+        used_oauth_states::state_hash.eq(state_hash),
+        used_oauth_states::expires_at.eq(expires_at),
+    ));
+    let inserted = match conn {
+        DbConn::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
+        DbConn::Postgres(c) => insert.on_conflict_do_nothing().execute(c)?,
+    };
+    Ok(inserted == 1)
 }
 
 /// Whether the state or bind token keyed `key` has been used.
 pub fn is_used(conn: &mut DbConn, key: &str) -> Result<bool, DbError> {
-    on_backend!(conn, |conn| {
-        Ok(diesel::select(diesel::dsl::exists(
-            used_oauth_states::table.filter(used_oauth_states::state_hash.eq(key)),
-        ))
-        .get_result(conn)?)
-    })
+    Ok(diesel::select(diesel::dsl::exists(
+        used_oauth_states::table.filter(used_oauth_states::state_hash.eq(key)),
+    ))
+    .get_result(conn)?)
 }
 
-/// Forgets states past their expiry (their logins could not finish anyway); returns how many.
+/// Forgets states (and bind tokens) past their expiry, those of `lifetime`
+/// (their logins could not finish anyway); returns how many.
 ///
 /// A state's key begins with the time its login began, and a state is
 /// remembered for at most two lifetimes after that (used within one, kept
@@ -51,9 +49,13 @@ pub fn is_used(conn: &mut DbConn, key: &str) -> Result<bool, DbError> {
 /// also have to update. The expiry is still what decides. States keyed by
 /// their plain hash (made before the time prefix) are found through a
 /// partial index of their own.
-pub fn purge_expired(conn: &mut DbConn, now: PrimitiveDateTime) -> Result<usize, DbError> {
-    let before = begun_before(now);
-    on_backend!(conn, |conn| {
+pub fn purge_expired(
+    conn: &mut DbConn,
+    now: PrimitiveDateTime,
+    lifetime: time::Duration,
+) -> Result<usize, DbError> {
+    let before = begun_before(now, lifetime);
+    {
         let old = diesel::delete(
             used_oauth_states::table
                 .filter(used_oauth_states::state_hash.lt(&before))
@@ -71,13 +73,13 @@ pub fn purge_expired(conn: &mut DbConn, now: PrimitiveDateTime) -> Result<usize,
         )
         .execute(conn)?;
         Ok(old + unprefixed)
-    })
+    }
 }
 
 /// The key below which every state's login began more than two lifetimes
-/// before `now` ([`crate::session::db_key`]'s time prefix).
-fn begun_before(now: PrimitiveDateTime) -> String {
-    let lifetimes = time::Duration::seconds(2 * OAUTH_STATE_TTL_SECS);
+/// before `now` ([`crate::secret::db_key`]'s time prefix).
+fn begun_before(now: PrimitiveDateTime, lifetime: time::Duration) -> String {
+    let lifetimes = lifetime * 2;
     let millis = now
         .assume_utc()
         .saturating_sub(lifetimes)

@@ -12,14 +12,12 @@ pub fn load(
     id: &str,
     now: PrimitiveDateTime,
 ) -> Result<Option<String>, DbError> {
-    on_backend!(conn, |conn| {
-        Ok(sessions::table
-            .find(id)
-            .filter(sessions::expires_at.gt(now))
-            .select(sessions::state)
-            .get_result(conn)
-            .optional()?)
-    })
+    Ok(sessions::table
+        .find(id)
+        .filter(sessions::expires_at.gt(now))
+        .select(sessions::state)
+        .get_result(conn)
+        .optional()?)
 }
 
 pub fn insert(
@@ -28,16 +26,14 @@ pub fn insert(
     state: &str,
     expires_at: PrimitiveDateTime,
 ) -> Result<(), DbError> {
-    on_backend!(conn, |conn| {
-        diesel::insert_into(sessions::table)
-            .values((
-                sessions::id.eq(id),
-                sessions::state.eq(state),
-                sessions::expires_at.eq(expires_at),
-            ))
-            .execute(conn)?;
-        Ok(())
-    })
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::id.eq(id),
+            sessions::state.eq(state),
+            sessions::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Replaces the state of a live session; `false` when there is none to replace
@@ -49,40 +45,32 @@ pub fn update(
     expires_at: PrimitiveDateTime,
     now: PrimitiveDateTime,
 ) -> Result<bool, DbError> {
-    on_backend!(conn, |conn| {
-        let changed = diesel::update(
-            sessions::table
-                .find(id)
-                .filter(sessions::expires_at.gt(now)),
-        )
-        .set((
-            sessions::state.eq(state),
-            sessions::expires_at.eq(expires_at),
-        ))
-        .execute(conn)?;
-        Ok(changed == 1)
-    })
+    let changed = diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::expires_at.gt(now)),
+    )
+    .set((
+        sessions::state.eq(state),
+        sessions::expires_at.eq(expires_at),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 pub fn touch(conn: &mut DbConn, id: &str, expires_at: PrimitiveDateTime) -> Result<(), DbError> {
-    on_backend!(conn, |conn| {
-        diesel::update(sessions::table.find(id))
-            .set(sessions::expires_at.eq(expires_at))
-            .execute(conn)?;
-        Ok(())
-    })
+    diesel::update(sessions::table.find(id))
+        .set(sessions::expires_at.eq(expires_at))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
-    on_backend!(conn, |conn| {
-        diesel::delete(sessions::table.find(id)).execute(conn)?;
-        Ok(())
-    })
+    diesel::delete(sessions::table.find(id)).execute(conn)?;
+    Ok(())
 }
 
 /// Removes expired sessions; returns how many.
 pub fn purge_expired(conn: &mut DbConn, now: PrimitiveDateTime) -> Result<usize, DbError> {
-    on_backend!(conn, |conn| {
-        Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
-    })
+    Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
 }

@@ -2,23 +2,25 @@
 //! front ends: the same flow, tokens and accounts as the pages, another face.
 
 use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST};
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Condition;
+use actix_web::middleware::{Condition, Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::account::AccountError;
 use crate::config::Origins;
 use crate::db::user::User;
 use crate::domain::{LocalPath, Mobile, Password};
-use crate::error::{ApiError, AppError};
+use crate::error::{ApiError, AppError, BindInputError};
 use crate::flow::{Arrival, arrive};
 use crate::qq::Display;
 use crate::session::attempt::{Flow, removal_cookie};
+use crate::session::rotation::accept_previous_key;
 use crate::session::{OAuthAttempt, StateError, UserSession};
 use crate::state::AppState;
 use crate::token::PendingBind;
@@ -29,43 +31,75 @@ use super::oauth::{display_for, leave_for_qq};
 /// (RFC 6749 §5.1 asks the same of token answers).
 const NO_STORE: (actix_web::http::header::HeaderName, &str) = (CACHE_CONTROL, "no-store");
 
-/// Every path the JSON API serves: their errors are JSON, never a page.
-pub const PATHS: [&str; 5] = [
-    "/oauth/qq/statues/",
-    "/oauth/qq/authorization/",
-    "/oauth/qq/users/",
-    "/oauth/qq/user/",
-    "/api/me",
-];
-
 /// Where the front end sends the whole page first: the service's own hop to
-/// QQ, which ties the login to the browser ([`start`]).
+/// QQ, which ties the login to the browser ([`start`]). A page, not JSON: a
+/// person's browser navigates there.
 pub const HOP_PATH: &str = "/oauth/qq/api/login";
 
-/// The API's routes, each answering CORS for `origins` (and only they: the
-/// pages never do).
-pub fn configure(cfg: &mut web::ServiceConfig, origins: &Origins) {
-    let cors = || Condition::new(!origins.0.is_empty(), cors(origins));
-    cfg.service(
-        web::resource([PATHS[0], PATHS[1]])
-            .wrap(cors())
+/// The middleware every JSON route has, on a resource or a scope: its errors
+/// (extractors', the database's absence, the request limits') answer
+/// `{"message"}`; it answers CORS for the front end's origins (the pages
+/// never do); it sees the session cookie (`/api/me` accepts it).
+macro_rules! json_face {
+    ($service:expr, $origins:expr, $sessions:expr) => {
+        $service
+            .app_data(json_query_config())
+            .wrap(Condition::new(!$origins.0.is_empty(), cors($origins)))
+            .wrap($sessions.clone())
+            .wrap(from_fn(super::secure_cookie_behind_tls))
+            .wrap(from_fn(unavailable_until_database_is))
+            .wrap(from_fn(accept_previous_key))
+            .wrap(from_fn(crate::limits::for_api))
+    };
+}
+
+/// The API's routes, each with its own JSON face ([`json_face`]); the
+/// `/api/` scope answers JSON for paths it does not know either.
+pub fn configure(cfg: &mut web::ServiceConfig, origins: &Origins, sessions: &super::Sessions) {
+    cfg.service(json_face!(
+        web::resource(["/oauth/qq/statues/", "/oauth/qq/authorization/"])
             .route(web::get().to(login_url))
             .default_service(web::to(|| async { method_not_allowed("GET") })),
-    )
-    .service(
-        web::resource([PATHS[2], PATHS[3]])
-            .wrap(cors())
+        origins,
+        sessions
+    ))
+    .service(json_face!(
+        web::resource(["/oauth/qq/users/", "/oauth/qq/user/"])
             .route(web::get().to(exchange_code))
             .route(web::post().to(bind))
             .default_service(web::to(|| async { method_not_allowed("GET, POST") })),
-    )
-    .service(
-        web::resource(PATHS[4])
-            .wrap(cors())
-            .route(web::get().to(me))
-            .default_service(web::to(|| async { method_not_allowed("GET") })),
-    )
-    .route(HOP_PATH, web::get().to(start));
+        origins,
+        sessions
+    ))
+    .service(json_face!(
+        web::scope("/api")
+            .service(
+                web::resource("/me")
+                    .route(web::get().to(me))
+                    .default_service(web::to(|| async { method_not_allowed("GET") })),
+            )
+            .default_service(web::to(not_found)),
+        origins,
+        sessions
+    ));
+}
+
+/// A query string that does not fit a route's fields, in JSON.
+fn json_query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|_, _| ApiError::invalid("query string could not be read").into())
+}
+
+/// [`super::unavailable_until_database_is`], as JSON.
+async fn unavailable_until_database_is(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    super::unavailable_until_database_is(req, next, |e| ApiError(e).into()).await
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError(AppError::NotFound))
 }
 
 /// A known route asked with a method it does not serve: 405, in the API's JSON.
@@ -143,7 +177,7 @@ fn own_url(req: &HttpRequest, state: &AppState, path: &str) -> Url {
 
 /// The hop: a top-level navigation on this service that gives the browser a
 /// short-lived, single-use attempt cookie, then sends it on to QQ.
-async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let next = LocalPath::sanitize(query_param(&req, "next").as_deref());
     let attempt = OAuthAttempt::begin(&next, OffsetDateTime::now_utc().unix_timestamp());
     let url = state.qq.authorize_url(next.as_str(), display_for(&req));
@@ -195,7 +229,10 @@ async fn exchange_code(
             .await
             .map_err(AppError::from)?;
     }
-    let mut answer = match arrive(&state, &code).await? {
+    let mut answer = match arrive(&state.qq, &state.accounts, &code)
+        .await
+        .map_err(AppError::from)?
+    {
         Arrival::Known(user) => logged_in(&state, &user, StatusCode::OK)?,
         Arrival::Unknown { openid, nickname } => {
             let pending = PendingBind::new(openid, nickname, LocalPath::home(), None);
@@ -236,44 +273,27 @@ async fn bind(
         Err(_) => return Err(ApiError(AppError::TooLarge)),
     };
     let body = parse_body(&req, &bytes)?;
-    let token = body
-        .access_token
-        .ok_or(ApiError::invalid("access_token: 缺少参数"))?;
-    let mobile = body.mobile.ok_or(ApiError::invalid("mobile: 缺少参数"))?;
-    let password = body
-        .password
-        .ok_or(ApiError::invalid("password: 缺少参数"))?;
+    let (Some(token), Some(mobile), Some(password)) =
+        (body.access_token, body.mobile, body.password)
+    else {
+        return Err(AppError::from(BindInputError::Missing).into());
+    };
     let pending = state
         .keys
         .verify_bind_token(&token, OffsetDateTime::now_utc())
         .ok()
         // Tokens of the page flow belong to a browser session, never to an API client.
         .filter(|p| p.browser.is_none())
-        .ok_or(ApiError::invalid(
-            "access_token: 无效或已过期，请重新QQ登录",
-        ))?;
-    let mobile =
-        Mobile::parse(&mobile).map_err(|_| ApiError::invalid("mobile: 手机号格式不正确"))?;
-    let password = Password::parse(password)
-        .map_err(|_| ApiError::invalid("password: 密码长度应为8到128个字符"))?;
-    match state
+        .ok_or(AppError::from(BindInputError::Token))?;
+    let mobile = Mobile::parse(&mobile).map_err(|_| AppError::from(BindInputError::Mobile))?;
+    let password =
+        Password::parse(password).map_err(|_| AppError::from(BindInputError::Password))?;
+    let user = state
         .accounts
         .bind(&pending, &mobile, password, super::client_ip(&req))
         .await
-    {
-        Ok(user) => logged_in(&state, &user, StatusCode::CREATED),
-        Err(AccountError::WrongPassword) => Err(ApiError::invalid("password: 密码错误")),
-        Err(AccountError::OpenIdTaken) => {
-            Err(ApiError::invalid("access_token: 该QQ账号已绑定其他账号"))
-        }
-        Err(AccountError::TokenUsed) => {
-            Err(ApiError::invalid("access_token: 已使用过，请直接用QQ登录"))
-        }
-        Err(AccountError::UserHasOtherQq) => {
-            Err(ApiError::invalid("mobile: 该手机号已绑定其他QQ账号"))
-        }
-        Err(e) => Err(AppError::from(e).into()),
-    }
+        .map_err(AppError::from)?;
+    logged_in(&state, &user, StatusCode::CREATED)
 }
 
 /// JSON, or form-encoded for old clients; anything else is 415.

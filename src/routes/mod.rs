@@ -2,47 +2,79 @@
 
 mod api;
 mod assets;
+mod forwarded;
 mod health;
 mod oauth;
 mod pages;
 
+use actix_session::SessionMiddleware;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::LOCATION;
-use actix_web::middleware::Next;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use std::sync::atomic::Ordering;
 
 use crate::config::Origins;
-use crate::error::{ApiError, AppError};
+use crate::error::AppError;
+use crate::session::rotation::accept_previous_key;
+use crate::session::store::DbSessionStore;
 use crate::state::AppState;
 
-pub(crate) use crate::proxy::client_ip;
 use crate::session::CsrfToken;
+pub use forwarded::{client_ip, secure_cookie_behind_tls};
 
-/// Routes that need no session: health checks and static files.
-pub fn configure_stateless(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/static/{file}", web::get().to(assets::serve));
-}
+/// The session middleware, as startup builds it.
+pub type Sessions = SessionMiddleware<DbSessionStore>;
 
-/// Routes that use the session; `callback_path` is the path of `QQ_REDIRECT_URI`;
-/// the JSON API answers CORS for `origins`.
-pub fn configure(cfg: &mut web::ServiceConfig, callback_path: &str, origins: &Origins) {
-    cfg.route("/", web::get().to(pages::home))
-        .route("/login", web::get().to(pages::login_form))
-        .route("/login", web::post().to(pages::log_in))
-        .route("/logout", web::post().to(pages::log_out))
-        .route("/oauth/qq/login", web::get().to(oauth::start))
-        .route(callback_path, web::get().to(oauth::callback))
-        .route("/oauth/qq/bind", web::post().to(oauth::bind))
-        .configure(|cfg| api::configure(cfg, origins));
+/// Every route, each with the middleware of its face: the pages answer
+/// errors as pages, the JSON API ([`api::configure`]) as `{"message"}`.
+/// `callback_path` is the path of `QQ_REDIRECT_URI`; the API answers CORS for
+/// `origins`.
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    callback_path: &str,
+    origins: &Origins,
+    sessions: &Sessions,
+) {
+    // Health checks and static files need no session, and answer while the
+    // database is away.
+    for (path, route) in [
+        ("/healthz", web::get().to(health::healthz)),
+        ("/readyz", web::get().to(health::readyz)),
+        ("/static/{file}", web::get().to(assets::serve)),
+    ] {
+        cfg.service(
+            web::resource(path)
+                .wrap(from_fn(crate::limits::for_pages))
+                .route(route),
+        );
+    }
+    cfg.configure(|cfg| api::configure(cfg, origins, sessions))
+        .service(
+            web::scope("")
+                .app_data(form_config())
+                .app_data(query_config())
+                .wrap(sessions.clone())
+                .wrap(from_fn(secure_cookie_behind_tls))
+                .wrap(from_fn(pages_unavailable_until_database_is))
+                .wrap(from_fn(accept_previous_key))
+                .wrap(from_fn(crate::limits::for_pages))
+                .route("/", web::get().to(pages::home))
+                .route("/login", web::get().to(pages::login_form))
+                .route("/login", web::post().to(pages::log_in))
+                .route("/logout", web::post().to(pages::log_out))
+                .route("/oauth/qq/login", web::get().to(oauth::start))
+                .route(api::HOP_PATH, web::get().to(api::start))
+                .route(callback_path, web::get().to(oauth::callback))
+                .route("/oauth/qq/bind", web::post().to(oauth::bind))
+                .default_service(web::to(not_found)),
+        );
 }
 
 /// Form bodies are a few fields; a larger one is refused with a page, not a bare status.
-pub fn form_config() -> web::FormConfig {
+fn form_config() -> web::FormConfig {
     web::FormConfig::default()
         .limit(crate::limits::MAX_BODY_BYTES)
         .error_handler(|err, _| {
@@ -55,53 +87,46 @@ pub fn form_config() -> web::FormConfig {
 }
 
 /// A query string that does not fit the route's fields gets a page too.
-pub fn query_config() -> web::QueryConfig {
+fn query_config() -> web::QueryConfig {
     web::QueryConfig::default()
         .error_handler(|_, _| AppError::BadRequest("query string could not be read").into())
 }
 
-/// "Service unavailable" — as a page or as API JSON — whenever the database
-/// is not there: before the migrations have run (the service starts without
-/// its database), and when the session layer fails. That layer fails only when
-/// its store, the database, does (its state is a plain map that always
-/// serialises), and handlers' own errors are already responses by the time
-/// they pass it; so any error coming out of it means the database, and gets
-/// this answer instead of actix-session's bare 500.
-pub async fn unavailable_until_database_is(
+/// "Service unavailable" whenever the database is not there: before the
+/// migrations have run (the service starts without its database), and when
+/// the session layer fails. That layer fails only when its store, the
+/// database, does (its state is a plain map that always serialises), and
+/// handlers' own errors are already responses by the time they pass it; so
+/// any error coming out of it means the database, and gets this answer
+/// instead of actix-session's bare 500. `face` renders it.
+async fn unavailable_until_database_is<B: MessageBody>(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let is_api = is_api_path(req.path());
-    let unavailable = move || -> actix_web::Error {
-        if is_api {
-            ApiError(AppError::Unavailable).into()
-        } else {
-            AppError::Unavailable.into()
-        }
-    };
+    next: Next<B>,
+    face: fn(AppError) -> actix_web::Error,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
     let migrated = req
         .app_data::<web::Data<AppState>>()
         .is_some_and(|s| s.migrated.load(Ordering::Acquire));
     if !migrated {
-        return Err(unavailable());
+        return Err(face(AppError::Unavailable));
     }
     next.call(req).await.map_err(|e| {
         log::error!("session store failed: {e}");
-        unavailable()
+        face(AppError::Unavailable)
     })
 }
 
-/// Whether errors on `path` are the JSON API's (`{"message"}`) rather than pages.
-pub fn is_api_path(path: &str) -> bool {
-    api::PATHS.contains(&path) || path.starts_with("/api/")
+/// [`unavailable_until_database_is`], as a page.
+async fn pages_unavailable_until_database_is(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    unavailable_until_database_is(req, next, actix_web::Error::from).await
 }
 
-/// Any path no route serves: the not-found page, or JSON under `/api/`.
-pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
-    if is_api_path(req.path()) {
-        return Err(ApiError(AppError::NotFound).into());
-    }
-    Err(AppError::NotFound.into())
+/// The not-found page.
+pub async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound)
 }
 
 /// 303 See Other: after a form, the browser GETs `location`.

@@ -9,11 +9,11 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::{check_csrf, client_ip, form_page, logged_in_to};
-use crate::account::AccountError;
 use crate::domain::{LocalPath, Mobile, Password};
-use crate::error::AppError;
-use crate::flow::{Arrival, arrive_as, random_token};
+use crate::error::{AppError, BindInputError};
+use crate::flow::{Arrival, arrive};
 use crate::qq::Display;
+use crate::secret::random_token;
 use crate::session::attempt::{Flow, removal_cookie};
 use crate::session::{CsrfToken, OAuthAttempt, StateError, UserSession};
 use crate::state::AppState;
@@ -112,12 +112,11 @@ async fn arrive_in_browser(
         .filter(|c| !c.is_empty())
         .ok_or(AppError::NoCode)?;
     let next = LocalPath::sanitize(Some(&attempt.next));
-    match arrive_as(state, code, async |openid| {
-        session.log_in_linked(openid).await
-    })
-    .await?
-    {
-        Arrival::Known(_) => Ok(logged_in_to(next.as_str(), state)),
+    match arrive(&state.qq, &state.accounts, code).await? {
+        Arrival::Known(user) => {
+            session.log_in(user.id)?;
+            Ok(logged_in_to(next.as_str(), state))
+        }
         Arrival::Unknown { openid, nickname } => {
             // The bind token is only good in this browser: its nonce must match the session's.
             let nonce = random_token();
@@ -154,104 +153,48 @@ pub async fn bind(
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&req, &state, form.csrf_token.as_deref())?;
     let form = form.into_inner();
-    let mobile_typed: String = form.mobile.chars().take(20).collect();
-    let refuse = |status, nickname: Option<&str>, message, restart| {
-        bind_page(
-            &req,
-            &state,
-            status,
-            &form.access_token,
-            nickname,
-            &mobile_typed,
-            Some(Refusal { message, restart }),
-        )
-    };
-
-    let pending = match state
+    let pending = state
         .keys
         .verify_bind_token(&form.access_token, OffsetDateTime::now_utc())
-    {
-        Ok(pending) => pending,
-        Err(e) => {
-            log::info!("bind refused: {e}");
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                None,
-                "绑定页面已过期或无效，请重新用QQ登录。",
-                true,
-            );
+        .inspect_err(|e| log::info!("bind refused: {e}"));
+    let nickname = pending.as_ref().ok().and_then(|p| p.nickname.clone());
+    let bound = async {
+        let pending = pending.map_err(|_| BindInputError::Token)?;
+        if pending.browser.is_none() || pending.browser != session.bind_nonce() {
+            return Err(BindInputError::OtherBrowser.into());
         }
+        let mobile = Mobile::parse(&form.mobile).map_err(|_| BindInputError::Mobile)?;
+        let password = Password::parse(form.password).map_err(|_| BindInputError::Password)?;
+        let user = state
+            .accounts
+            .bind(&pending, &mobile, password, client_ip(&req))
+            .await?;
+        Ok::<_, AppError>((user, pending.next))
     };
-    let nickname = pending.nickname.as_deref();
-    if pending.browser.is_none() || pending.browser != session.bind_nonce() {
-        log::info!("bind refused: token belongs to another browser");
-        return refuse(
-            StatusCode::FORBIDDEN,
-            nickname,
-            "这个绑定页面不是在当前浏览器打开的，请在本浏览器重新用QQ登录。",
-            true,
-        );
-    }
-    let Ok(mobile) = Mobile::parse(&form.mobile) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            nickname,
-            "请输入正确的手机号（11位，以1开头）。",
-            false,
-        );
-    };
-    let Ok(password) = Password::parse(form.password) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            nickname,
-            "密码长度应为8到128个字符。",
-            false,
-        );
-    };
-    match state
-        .accounts
-        .bind(&pending, &mobile, password, client_ip(&req))
-        .await
-    {
-        Ok(user) => {
+    match bound.await {
+        Ok((user, next)) => {
             session.log_in(user.id)?;
-            Ok(logged_in_to(pending.next.as_str(), &state))
+            Ok(logged_in_to(next.as_str(), &state))
         }
-        Err(AccountError::WrongPassword) => refuse(
-            StatusCode::UNAUTHORIZED,
-            nickname,
-            "这个手机号已经注册，但密码不正确。",
-            false,
-        ),
-        Err(AccountError::TokenUsed) => refuse(
-            StatusCode::BAD_REQUEST,
-            nickname,
-            "这个绑定页面已经用过了：QQ账号已绑定，请直接用QQ登录。",
-            true,
-        ),
-        Err(AccountError::OpenIdTaken) => refuse(
-            StatusCode::CONFLICT,
-            nickname,
-            "这个QQ账号已经绑定了账号，请直接用QQ登录。",
-            true,
-        ),
-        Err(AccountError::UserHasOtherQq) => refuse(
-            StatusCode::CONFLICT,
-            nickname,
-            "这个手机号的账号已经绑定了另一个QQ账号。",
-            false,
-        ),
-        Err(e @ AccountError::Throttled(_)) => {
-            let mut page = refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                nickname,
-                super::pages::THROTTLED,
-                false,
+        Err(e) if e.belongs_on_the_bind_form() => {
+            log::info!("bind refused: {e}");
+            let mobile_typed: String = form.mobile.chars().take(20).collect();
+            let mut page = bind_page(
+                &req,
+                &state,
+                e.explain().status,
+                &form.access_token,
+                nickname.as_deref(),
+                &mobile_typed,
+                Some(Refusal {
+                    message: e.explain().detail,
+                    restart: e.restarts_the_bind(),
+                }),
             )?;
-            AppError::from(e).add_retry_after(&mut page);
+            e.add_retry_after(&mut page);
             Ok(page)
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 

@@ -72,32 +72,17 @@ pub async fn log_in(
             session.log_in(user.id)?;
             Ok(logged_in_to(next.as_str(), &state))
         }
-        Err(AccountError::WrongCredentials) => login_page(
-            &req,
-            &state,
-            StatusCode::UNAUTHORIZED,
-            &next,
-            &typed,
-            Some("用户名或密码错误，请重试。"),
-        ),
-        Err(e @ AccountError::Throttled(_)) => {
-            let mut page = login_page(
-                &req,
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                &next,
-                &typed,
-                Some(THROTTLED),
-            )?;
-            AppError::from(e).add_retry_after(&mut page);
+        // Shown with the form again, in the words the error page would use.
+        Err(e @ (AccountError::WrongCredentials | AccountError::Throttled(_))) => {
+            let e = AppError::from(e);
+            let told = e.explain();
+            let mut page = login_page(&req, &state, told.status, &next, &typed, Some(told.detail))?;
+            e.add_retry_after(&mut page);
             Ok(page)
         }
         Err(e) => Err(e.into()),
     }
 }
-
-/// What a throttled person is told.
-pub const THROTTLED: &str = "密码错误次数过多，为保护账号安全请稍后再试。";
 
 fn login_page(
     req: &HttpRequest,

@@ -18,6 +18,8 @@ use crate::token::Keys;
 
 /// How long a QQ login may take between leaving for QQ and coming back.
 pub const OAUTH_STATE_TTL_SECS: i64 = 10 * 60;
+/// [`OAUTH_STATE_TTL_SECS`] as a duration.
+pub const OAUTH_STATE_TTL: time::Duration = time::Duration::seconds(OAUTH_STATE_TTL_SECS);
 
 /// The cookie that carries the login in progress.
 pub const OAUTH_COOKIE: &str = "qqlogin_oauth";
@@ -77,7 +79,7 @@ impl OAuthAttempt {
     /// A new attempt, begun now, to come back to `next`.
     pub fn begin(next: &crate::domain::LocalPath, now: i64) -> Self {
         Self {
-            state: super::time_ordered_token(),
+            state: crate::secret::time_ordered_token(),
             next: next.as_str().to_owned(),
             started_at: now,
         }
@@ -152,7 +154,7 @@ impl OAuthAttempt {
     }
 
     async fn mark_used(self, db: &Db) -> Result<Self, AttemptError> {
-        let key = super::db_key(&self.state);
+        let key = crate::secret::db_key(&self.state);
         let forget_at = db::now().saturating_add(time::Duration::seconds(OAUTH_STATE_TTL_SECS));
         let first_use = db
             .write(move |conn| db::oauth_state::use_once(conn, &key, forget_at))

@@ -38,7 +38,7 @@ impl CsrfToken {
     /// A new token, replacing whatever the browser holds (at login).
     pub fn renewed() -> Self {
         Self {
-            value: crate::flow::random_token(),
+            value: crate::secret::random_token(),
             fresh: true,
         }
     }

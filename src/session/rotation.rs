@@ -10,7 +10,7 @@ use actix_web::http::header::{COOKIE, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use crate::startup::SESSION_COOKIE;
+use crate::session::SESSION_COOKIE;
 use crate::state::AppState;
 
 /// Middleware: put before the session middleware.

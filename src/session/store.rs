@@ -8,64 +8,36 @@ use actix_session::storage::{
 };
 use actix_web::cookie::time::Duration;
 
-use crate::db::{self, Db, DbConn, DbError};
+use crate::db::{self, Db};
+use crate::secret::{db_key, time_ordered_token};
+
+type State = HashMap<String, String>;
 
 /// Sessions in the `sessions` table, keyed by the SHA-256 of the cookie's key.
 #[derive(Clone)]
 pub struct DbSessionStore {
     db: Db,
-    /// The idle limit, as actix-session is configured with it (`save`'s `ttl`).
-    ttl: Duration,
 }
 
 impl DbSessionStore {
-    pub fn new(db: Db, ttl: Duration) -> Self {
-        Self { db, ttl }
-    }
-
-    /// The idle limit this store was made with.
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
-    /// Stores `state` as a new session under `key` on `conn`, inside the
-    /// caller's own write: what `save` does, for a session opened ahead of
-    /// it ([`super::UserSession::log_in_linked`]).
-    pub(super) fn insert_on(
-        &self,
-        conn: &mut DbConn,
-        key: &str,
-        state: &State,
-    ) -> Result<(), DbError> {
-        let json = serde_json::to_string(state)
-            .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
-        db::session::insert(conn, &super::db_key(key), &json, expiry(&self.ttl))
+    pub fn new(db: Db) -> Self {
+        Self { db }
     }
 }
 
 /// The row id for a session key: a leaked table gives no usable cookie.
 fn row_id(key: &SessionKey) -> String {
-    super::db_key(key.as_ref())
+    db_key(key.as_ref())
 }
 
-/// A fresh session key, in time order ([`super::time_ordered_token`]).
-pub(super) fn new_key() -> SessionKey {
-    let token = super::time_ordered_token();
+/// A fresh session key, in time order ([`time_ordered_token`]).
+fn new_key() -> SessionKey {
     // 56 bytes: far below the limit of a cookie, the only way to fail.
-    SessionKey::try_from(token).unwrap_or_else(|_| generate_session_key())
+    SessionKey::try_from(time_ordered_token()).unwrap_or_else(|_| generate_session_key())
 }
 
 fn expiry(ttl: &Duration) -> time::PrimitiveDateTime {
     db::now().saturating_add(*ttl)
-}
-
-pub(super) type State = HashMap<String, String>;
-
-/// The key of a session that is stored already, if `state` says so (and
-/// then no longer says it): see [`super::UserSession::log_in_linked`].
-fn take_presaved(state: &mut State) -> Option<SessionKey> {
-    let key: String = serde_json::from_str(&state.remove(super::PRESAVED)?).ok()?;
-    SessionKey::try_from(key).ok()
 }
 
 impl SessionStore for DbSessionStore {
@@ -82,10 +54,7 @@ impl SessionStore for DbSessionStore {
             .map_err(|e| LoadError::Deserialization(e.into()))
     }
 
-    async fn save(&self, mut state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
-        if let Some(key) = take_presaved(&mut state) {
-            return Ok(key);
-        }
+    async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
         let json = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
         let key = new_key();
         let (id, expires_at) = (row_id(&key), expiry(ttl));
@@ -99,11 +68,9 @@ impl SessionStore for DbSessionStore {
     async fn update(
         &self,
         key: SessionKey,
-        mut state: State,
+        state: State,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
-        // Only a fresh key is ever stored ahead; an existing one never is.
-        take_presaved(&mut state);
         let json =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let (id, expires_at) = (row_id(&key), expiry(ttl));

@@ -56,7 +56,7 @@ async fn an_expired_token_is_refused(backend: Backend) {
     assert_eq!(bind_page.status, 200);
     let keys = Keys::derive(&SecretString::from(SECRET_KEY.to_owned()));
     let pending = PendingBind {
-        id: qqlogin::session::time_ordered_token(),
+        id: qqlogin::secret::time_ordered_token(),
         openid: OpenId::parse(&new_openid()).unwrap(),
         nickname: None,
         next: LocalPath::home(),

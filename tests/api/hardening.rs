@@ -156,17 +156,14 @@ async fn binds_that_cannot_succeed_are_refused_before_the_throttle_and_the_hash(
         let (status, body) = api_bind(&app, MOBILE, "wrong password", &second).await;
         assert_eq!(status, 400, "{body}");
         assert!(
-            body["message"].as_str().unwrap().contains("已绑定"),
+            body["message"].as_str().unwrap().contains("已经绑定"),
             "{body}"
         );
     }
     // A used token is refused as used, before any password is looked at.
     let (status, body) = api_bind(&app, "13800138000", "wrong password", &first).await;
     assert_eq!(status, 400, "{body}");
-    assert!(
-        body["message"].as_str().unwrap().contains("已使用"),
-        "{body}"
-    );
+    assert!(body["message"].as_str().unwrap().contains("用过"), "{body}");
     // The mobile's account still has all its free tries.
     let browser = Browser::new();
     for attempt in 1..=5 {

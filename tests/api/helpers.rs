@@ -91,7 +91,7 @@ impl TestDb {
             Backend::Postgres(base) => {
                 let schema = format!(
                     "t_{}",
-                    qqlogin::flow::random_token()
+                    qqlogin::secret::random_token()
                         .to_lowercase()
                         .replace('-', "_")
                 );
@@ -460,7 +460,7 @@ pub async fn eventually(deadline: Duration, mut check: impl AsyncFnMut() -> bool
 
 /// A fresh 32-hex openid, as QQ's look.
 pub fn new_openid() -> String {
-    let token = qqlogin::flow::random_token();
+    let token = qqlogin::secret::random_token();
     token
         .bytes()
         .take(32)
