@@ -5,8 +5,7 @@ use qqlogin::startup::Application;
 
 /// jemalloc instead of the C library's allocator: a login allocates and frees
 /// hundreds of small buffers across threads (a request's on an async worker,
-/// its query's on a database thread). Measured on the benchmark: 17 % less
-/// CPU per bound JSON login, the same peak memory (BENCHMARKS.md).
+/// its query's on a database thread). What it saves: BENCHMARKS.md, "Decisions".
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -164,8 +164,7 @@ impl QqClient {
             // completed"), and for the token call that is a failed login.
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             // Every login in flight holds a connection to QQ; with fewer idle
-            // ones kept, a burst keeps opening and dropping TCP connections
-            // (11 % of the CPU at 256 concurrent logins; BENCHMARKS.md).
+            // ones kept, a burst keeps opening and dropping TCP connections.
             .pool_max_idle_per_host(1024)
             .tcp_keepalive(Duration::from_secs(30))
             .user_agent(concat!("qqlogin/", env!("CARGO_PKG_VERSION")))
