@@ -38,17 +38,7 @@ async fn a_burst_of_wrong_passwords_gets_no_more_than_the_free_tries_to_the_hash
     let browser = Browser::new();
     let csrf = app.login_page_csrf(&browser).await;
 
-    let tries = (0..20).map(|_| {
-        browser
-            .client
-            .post(app.url("/login"))
-            .form(&[
-                ("username", MOBILE),
-                ("password", "wrong password"),
-                ("csrf_token", &csrf),
-            ])
-            .send()
-    });
+    let tries = (0..20).map(|_| post_login(&app, &browser, &csrf, MOBILE, "127.0.0.1"));
     let statuses: Vec<u16> = join_all(tries)
         .await
         .into_iter()
@@ -74,6 +64,28 @@ async fn a_burst_of_wrong_passwords_gets_no_more_than_the_free_tries_to_the_hash
         )
         .await;
     assert_eq!(right.status, 429, "the account is locked after the burst");
+}
+
+/// A wrong password for `username` at the login form, as if through the
+/// proxy from `address` (believed only where the test trusts 127.0.0.1).
+async fn post_login(
+    app: &TestApp,
+    browser: &Browser,
+    csrf: &str,
+    username: &str,
+    address: &str,
+) -> reqwest::Result<reqwest::Response> {
+    browser
+        .client
+        .post(app.url("/login"))
+        .header("x-forwarded-for", address)
+        .form(&[
+            ("username", username),
+            ("password", "wrong password"),
+            ("csrf_token", csrf),
+        ])
+        .send()
+        .await
 }
 
 /// The JSON API's bind, with a JSON body.
@@ -210,16 +222,9 @@ async fn a_full_hashing_line_answers_503_with_retry_after(backend: Backend) {
     let csrf = app.login_page_csrf(&browser).await;
     // Many people at once, each from an address of their own.
     let tries = (0..30).map(|i| {
-        browser
-            .client
-            .post(app.url("/login"))
-            .header("x-forwarded-for", format!("198.51.100.{i}"))
-            .form(&[
-                ("username", format!("1300000{i:04}").as_str()),
-                ("password", "some password"),
-                ("csrf_token", &csrf),
-            ])
-            .send()
+        let (name, address) = (format!("1300000{i:04}"), format!("198.51.100.{i}"));
+        let (app, browser, csrf) = (&app, &browser, &csrf);
+        async move { post_login(app, browser, csrf, &name, &address).await }
     });
     let answers: Vec<reqwest::Response> = join_all(tries)
         .await

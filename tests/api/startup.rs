@@ -77,19 +77,22 @@ fn a_bad_setting_exits_2_with_one_line_naming_it() {
         (&[("QQ_TIMEOUT_MS", "60000")], "QQ_TIMEOUT_MS"),
     ];
     for (env, setting) in cases {
-        let out = qqlogin(dir.path())
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{env:?}: {stderr}");
-        assert!(stderr.contains(setting), "{env:?}: {stderr}");
-        assert!(
-            !stderr.contains("hunter2") && !stderr.contains("appkey"),
-            "a secret was echoed: {stderr}"
-        );
+        refused(dir.path(), env, setting, &["hunter2", "appkey"]);
     }
+}
+
+/// Runs the binary with `env` and checks that it stops at once with exit
+/// code 2 and one line naming `setting`, echoing none of `secrets`; returns the line.
+fn refused(dir: &std::path::Path, env: &[(&str, &str)], setting: &str, secrets: &[&str]) -> String {
+    let out = qqlogin(dir).envs(env.iter().copied()).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{env:?}: {stderr}");
+    assert!(stderr.contains(setting), "{env:?}: {stderr}");
+    for secret in secrets {
+        assert!(!stderr.contains(secret), "a secret was echoed: {stderr}");
+    }
+    stderr
 }
 
 #[test]
@@ -202,24 +205,15 @@ fn a_forgotten_app_id_stops_a_production_instance_naming_it() {
         &[("QQLOGIN_LISTEN", "0.0.0.0:0")],
     ];
     for env in cases {
-        let out = qqlogin(dir.path())
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{env:?}: {stderr}");
-        assert!(stderr.contains("QQ_APP_ID"), "{env:?}: {stderr}");
-        assert!(
-            !stderr.contains("appkey") && !stderr.contains(&key),
-            "{stderr}"
-        );
+        refused(dir.path(), env, "QQ_APP_ID", &["appkey", &key]);
     }
-    let out = qqlogin(dir.path())
-        .env("QQLOGIN_LISTEN", "0.0.0.0:0")
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("QQLOGIN_DEV=1"));
+    let line = refused(
+        dir.path(),
+        &[("QQLOGIN_LISTEN", "0.0.0.0:0")],
+        "QQ_APP_ID",
+        &[],
+    );
+    assert!(line.contains("QQLOGIN_DEV=1"), "{line}");
 }
 
 #[test]
