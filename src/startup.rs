@@ -16,10 +16,10 @@ use url::Url;
 use crate::account::Accounts;
 use crate::config::{Config, QqMode};
 use crate::db::{self, Db, DbError};
-use crate::dev_qq::{self, DEV_APP_ID, DevQq};
 use crate::flow::random_token;
 use crate::password::{HashError, Hasher};
 use crate::proxy::secure_cookie_behind_tls;
+use crate::qq::stand_in::{DEV_APP_ID, StandIn};
 use crate::qq::{QqClient, QqConfig, QqError};
 use crate::routes;
 use crate::session::rotation::accept_previous_key;
@@ -104,7 +104,6 @@ impl Application {
             migrated: AtomicBool::new(false),
         });
         migrate_or_keep_trying(db.clone(), state.clone(), config.database.describe()).await;
-        let dev_qq = dev_qq.map(web::Data::new);
         spawn_session_purge(db.clone());
 
         let callback_path = config.redirect_uri.path().to_owned();
@@ -145,7 +144,7 @@ impl Application {
                 .configure(routes::configure_stateless)
                 .configure(|cfg| {
                     if let Some(dev_qq) = dev_qq {
-                        cfg.app_data(dev_qq).configure(dev_qq::configure);
+                        dev_qq.configure(cfg, "/dev/qq");
                     }
                 })
                 .service(
@@ -217,7 +216,7 @@ fn cores() -> usize {
 }
 
 /// The QQ client's configuration, and in development mode the stand-in it talks to.
-fn qq_setup(config: &Config, local: SocketAddr) -> (QqConfig, Option<DevQq>) {
+fn qq_setup(config: &Config, local: SocketAddr) -> (QqConfig, Option<StandIn>) {
     match &config.qq {
         QqMode::Real {
             app_id,
@@ -253,7 +252,7 @@ fn qq_setup(config: &Config, local: SocketAddr) -> (QqConfig, Option<DevQq>) {
                     "SECRET_KEY is not set: a random one is used, so sessions end when the process stops."
                 );
             }
-            let dev = DevQq::new(app_key.clone(), &config.redirect_uri);
+            let dev = StandIn::development(app_key.clone(), &config.redirect_uri);
             let qq = QqConfig {
                 app_id: DEV_APP_ID.to_owned(),
                 app_key,

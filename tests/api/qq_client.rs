@@ -3,8 +3,8 @@
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
-use crate::fake_qq::{DEFAULT_NICKNAME, DEFAULT_OPENID, Endpoint, FakeQq, Fault};
 use qqlogin::domain::OpenId;
+use qqlogin::qq::stand_in::{DEFAULT_NICKNAME, DEFAULT_OPENID, Endpoint, Fault, Running, StandIn};
 use qqlogin::qq::{AccessToken, Display, QqClient, QqConfig, QqError};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -29,16 +29,16 @@ fn config(graph: &str, timeout: Duration) -> QqConfig {
     }
 }
 
-fn client(fake: &FakeQq) -> QqClient {
+fn client(fake: &Running) -> QqClient {
     client_with_timeout(fake, Duration::from_secs(5))
 }
 
-fn client_with_timeout(fake: &FakeQq, timeout: Duration) -> QqClient {
+fn client_with_timeout(fake: &Running, timeout: Duration) -> QqClient {
     QqClient::new(config(&fake.base_url, timeout)).unwrap()
 }
 
-async fn start() -> FakeQq {
-    FakeQq::start(APP_ID, APP_KEY).await
+async fn start() -> Running {
+    StandIn::new(APP_ID, APP_KEY).start().await.unwrap()
 }
 
 fn api_code(result: Result<impl std::fmt::Debug, QqError>) -> i64 {
