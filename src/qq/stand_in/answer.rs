@@ -34,6 +34,8 @@ impl Incoming {
     }
 }
 
+/// Every endpoint comes through here: the call is recorded (by the tests'
+/// stand-in), its fault looked up and applied, then QQ's answer given.
 pub(super) async fn dispatch(req: HttpRequest, body: Bytes, qq: web::Data<Inner>) -> HttpResponse {
     let endpoint = Endpoint::of_path(req.path());
     let call = Call {
@@ -54,17 +56,17 @@ pub(super) async fn dispatch(req: HttpRequest, body: Bytes, qq: web::Data<Inner>
         return HttpResponse::NotFound().body("not found");
     };
     let json = call.param("fmt") == Some("json") && !ignore_fmt;
-    let req_in = Incoming { call, json, fault };
+    let incoming = Incoming { call, json, fault };
 
-    if let Some(answer) = misbehave(endpoint, &req_in).await {
+    if let Some(answer) = misbehave(endpoint, &incoming).await {
         return answer;
     }
     match endpoint {
         Endpoint::Authorize if req.method() == Method::POST => consent(&qq, &parse_pairs(&body)),
-        Endpoint::Authorize => authorize(&qq, &req_in),
-        Endpoint::Token => token(&qq, &req_in),
-        Endpoint::Me => me(&qq, &req_in),
-        Endpoint::UserInfo => user_info(&qq, &req_in),
+        Endpoint::Authorize => authorize(&qq, &incoming),
+        Endpoint::Token => token(&qq, &incoming),
+        Endpoint::Me => me(&qq, &incoming),
+        Endpoint::UserInfo => user_info(&qq, &incoming),
     }
 }
 
