@@ -997,6 +997,7 @@ impl Bench {
         let addr = free_addr()?;
         let mut cmd = Command::new(&bins.stand_in);
         cmd.args(["--listen", &addr.to_string(), "--app-id", APP_ID])
+            .args(["--app-key", APP_KEY])
             .args(["--delay-ms", &delay_ms.to_string()]);
         spawn(&format!("qq{delay_ms}ms"), cmd, addr, dir)
     }

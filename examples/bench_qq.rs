@@ -1,17 +1,11 @@
-//! A fast, stateless stand-in for QQ Connect's server-side endpoints, for the
-//! login benchmark (`cargo bench --bench login`, see BENCHMARKS.md).
+//! The login benchmark's stand-in QQ (`cargo bench --bench login`, see
+//! BENCHMARKS.md): the library's ([`qqlogin::qq::stand_in`]) in its
+//! benchmark form, as a process of its own so that its CPU is measured apart.
 //!
-//! Unlike the test suite's fake (tests/api/fake_qq.rs) it keeps no state and
-//! records nothing, so it costs a few microseconds per call:
-//!
-//! * `GET /oauth2.0/token?...&code=c-<openid>-<n>` → `{"access_token":"t-<openid>",...}`
-//!   (any code of that shape is good, any number of times);
-//! * `GET /oauth2.0/me?access_token=t-<openid>` → `{"client_id":"<app id>","openid":"<openid>"}`;
-//! * `GET /user/get_user_info?...` → `{"ret":0,"nickname":"bench"}`;
-//! * `GET /healthz` → `ok`.
-//!
-//! Each QQ endpoint answers after `--delay-ms` (default 0), slept
-//! asynchronously: a slow QQ, not a busy one.
+//! Any code `c-<openid>-<n>` is good, any number of times, for the token
+//! `t-<openid>`; nothing is kept per login. Each QQ endpoint answers after
+//! `--delay-ms` (default 0), slept asynchronously: a slow QQ, not a busy one.
+//! `GET /healthz` answers `ok`.
 //!
 //! ```sh
 //! cargo run --release --example bench_qq -- --listen 127.0.0.1:9001 --app-id 101000001 --delay-ms 20
@@ -21,76 +15,12 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-
-struct StandIn {
-    app_id: String,
-    delay: Duration,
-}
-
-/// The first value of query parameter `name`.
-fn param(req: &HttpRequest, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-fn json(body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(body)
-}
-
-/// QQ reports OAuth errors with HTTP 200 and an `error` member.
-fn oauth_error(code: u32, description: &str) -> HttpResponse {
-    json(format!(
-        r#"{{"error":{code},"error_description":"{description}"}}"#
-    ))
-}
-
-async fn pause(state: &StandIn) {
-    if !state.delay.is_zero() {
-        actix_web::rt::time::sleep(state.delay).await;
-    }
-}
-
-/// `c-<openid>-<n>` → `<openid>`.
-fn openid_of_code(code: &str) -> Option<&str> {
-    let (openid, n) = code.strip_prefix("c-")?.rsplit_once('-')?;
-    (!openid.is_empty() && !n.is_empty()).then_some(openid)
-}
-
-async fn token(req: HttpRequest, state: web::Data<StandIn>) -> HttpResponse {
-    pause(&state).await;
-    let code = param(&req, "code").unwrap_or_default();
-    match openid_of_code(&code) {
-        Some(openid) => json(format!(
-            r#"{{"access_token":"t-{openid}","expires_in":"7776000","refresh_token":"r-{openid}"}}"#
-        )),
-        None => oauth_error(100_019, "code to access token error"),
-    }
-}
-
-async fn me(req: HttpRequest, state: web::Data<StandIn>) -> HttpResponse {
-    pause(&state).await;
-    let token = param(&req, "access_token").unwrap_or_default();
-    match token.strip_prefix("t-").filter(|o| !o.is_empty()) {
-        Some(openid) => json(format!(
-            r#"{{"client_id":"{}","openid":"{openid}"}}"#,
-            state.app_id
-        )),
-        None => oauth_error(100_016, "access token check failed"),
-    }
-}
-
-async fn user_info(state: web::Data<StandIn>) -> HttpResponse {
-    pause(&state).await;
-    json(r#"{"ret":0,"msg":"","nickname":"bench","gender":"男"}"#.to_owned())
-}
+use qqlogin::qq::stand_in::{Fault, StandIn};
 
 struct Args {
     listen: SocketAddr,
     app_id: String,
+    app_key: String,
     delay_ms: u64,
     workers: usize,
 }
@@ -99,6 +29,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         listen: SocketAddr::from(([127, 0, 0, 1], 9001)),
         app_id: "101000001".to_owned(),
+        app_key: "bench-app-key".to_owned(),
         delay_ms: 0,
         workers: 1,
     };
@@ -109,6 +40,7 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--listen" => args.listen = value.parse().map_err(|e| bad(&e))?,
             "--app-id" => args.app_id = value,
+            "--app-key" => args.app_key = value,
             "--delay-ms" => args.delay_ms = value.parse().map_err(|e| bad(&e))?,
             "--workers" => args.workers = value.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown flag {flag}")),
@@ -127,34 +59,23 @@ async fn main() -> ExitCode {
         Err(e) => {
             eprintln!("bench_qq: {e}");
             eprintln!(
-                "usage: bench_qq [--listen 127.0.0.1:PORT] [--app-id ID] [--delay-ms N] [--workers N]"
+                "usage: bench_qq [--listen 127.0.0.1:PORT] [--app-id ID] [--app-key KEY] [--delay-ms N] [--workers N]"
             );
             return ExitCode::from(2);
         }
     };
-    let state = web::Data::new(StandIn {
-        app_id: args.app_id,
-        delay: Duration::from_millis(args.delay_ms),
-    });
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .route("/oauth2.0/token", web::get().to(token))
-            .route("/oauth2.0/me", web::get().to(me))
-            .route("/user/get_user_info", web::get().to(user_info))
-            .route("/healthz", web::get().to(|| async { "ok" }))
-    })
-    .workers(args.workers.max(1))
-    .backlog(4096)
-    .disable_signals();
-    let server = match server.bind(args.listen) {
-        Ok(server) => server,
+    let qq = StandIn::benchmark(&args.app_id, &args.app_key);
+    if args.delay_ms > 0 {
+        qq.set_fault(Fault::Delay(Duration::from_millis(args.delay_ms)));
+    }
+    let server = match qq.serve(args.listen, args.workers) {
+        Ok((server, _)) => server,
         Err(e) => {
             eprintln!("bench_qq: cannot listen on {}: {e}", args.listen);
             return ExitCode::FAILURE;
         }
     };
-    match server.run().await {
+    match server.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench_qq: {e}");

@@ -7,7 +7,6 @@
 pub mod account;
 pub mod config;
 pub mod db;
-pub mod dev_qq;
 pub mod domain;
 pub mod error;
 pub mod flow;

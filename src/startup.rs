@@ -16,8 +16,8 @@ use url::Url;
 use crate::account::Accounts;
 use crate::config::{Config, QqMode};
 use crate::db::{self, Db, DbError};
-use crate::dev_qq::{self, DEV_APP_ID, DevQq};
 use crate::password::{HashError, Hasher};
+use crate::qq::stand_in::{DEV_APP_ID, StandIn};
 use crate::qq::{QqClient, QqConfig, QqError};
 use crate::routes;
 use crate::secret::random_token;
@@ -100,7 +100,6 @@ impl Application {
             migrated: AtomicBool::new(false),
         });
         migrate_or_keep_trying(db.clone(), state.clone(), config.database.describe()).await;
-        let dev_qq = dev_qq.map(web::Data::new);
         spawn_session_purge(db.clone());
 
         let callback_path = config.redirect_uri.path().to_owned();
@@ -142,7 +141,7 @@ impl Application {
                 .app_data(session_limits.clone())
                 .configure(|cfg| {
                     if let Some(dev_qq) = dev_qq {
-                        cfg.app_data(dev_qq).configure(dev_qq::configure);
+                        dev_qq.configure(cfg, "/dev/qq");
                     }
                 })
                 .configure(|cfg| routes::configure(cfg, &callback_path, &origins, &session))
@@ -207,7 +206,7 @@ fn cores() -> usize {
 }
 
 /// The QQ client's configuration, and in development mode the stand-in it talks to.
-fn qq_setup(config: &Config, local: SocketAddr) -> (QqConfig, Option<DevQq>) {
+fn qq_setup(config: &Config, local: SocketAddr) -> (QqConfig, Option<StandIn>) {
     match &config.qq {
         QqMode::Real {
             app_id,
@@ -243,7 +242,7 @@ fn qq_setup(config: &Config, local: SocketAddr) -> (QqConfig, Option<DevQq>) {
                     "SECRET_KEY is not set: a random one is used, so sessions end when the process stops."
                 );
             }
-            let dev = DevQq::new(app_key.clone(), &config.redirect_uri);
+            let dev = StandIn::development(app_key.clone(), &config.redirect_uri);
             let qq = QqConfig {
                 app_id: DEV_APP_ID.to_owned(),
                 app_key,

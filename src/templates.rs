@@ -43,14 +43,6 @@ pub struct ErrorPage<'a> {
     pub action_label: &'a str,
 }
 
-#[derive(Template)]
-#[template(path = "dev_qq/authorize.html")]
-pub struct DevQqAuthorizePage<'a> {
-    pub client_id: &'a str,
-    pub redirect_uri: &'a str,
-    pub state: &'a str,
-}
-
 /// Renders `page` with `status`. Pages carry personal data or tokens, so no
 /// cache may keep them.
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, askama::Error> {

@@ -5,9 +5,6 @@
 //! the machine with the other tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-#[path = "api/fake_qq.rs"]
-mod fake_qq;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -19,6 +16,7 @@ use diesel::prelude::*;
 use qqlogin::config::DatabaseUrl;
 use qqlogin::db::Db;
 use qqlogin::db::schema::{qq_links, users};
+use qqlogin::qq::stand_in::{Running, StandIn};
 
 const APP_ID: &str = "101474184";
 const APP_KEY: &str = "load-test-app-key";
@@ -91,7 +89,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// One browser's QQ login (and bind, the first time). Returns the final status
 /// or `0` for a transport error.
-async fn log_in(base: &str, qq: &fake_qq::FakeQq, openid: &str, browser: usize) -> u16 {
+async fn log_in(base: &str, qq: &Running, openid: &str, browser: usize) -> u16 {
     let mut headers = reqwest::header::HeaderMap::new();
     let address = format!("10.0.{}.{}", browser / 256, browser % 256);
     headers.insert("x-forwarded-for", address.parse().unwrap());
@@ -173,7 +171,7 @@ fn openid_number(openid: &str) -> u64 {
 }
 
 /// `BROWSERS` browsers logging in back to back for `duration`.
-async fn round(base: &str, qq: &Arc<fake_qq::FakeQq>, duration: Duration) -> BTreeMap<u16, usize> {
+async fn round(base: &str, qq: &Arc<Running>, duration: Duration) -> BTreeMap<u16, usize> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for browser in 0..BROWSERS {
@@ -204,7 +202,7 @@ async fn round(base: &str, qq: &Arc<fake_qq::FakeQq>, duration: Duration) -> BTr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_browsers_for_twenty_seconds_lose_nothing() {
-    let qq = Arc::new(fake_qq::FakeQq::start(APP_ID, APP_KEY).await);
+    let qq = Arc::new(StandIn::new(APP_ID, APP_KEY).start().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("load.db").to_string_lossy().into_owned();
     let server = start_server(&db_path, &qq.base_url);

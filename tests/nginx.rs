@@ -15,9 +15,6 @@
 //! absence fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[allow(dead_code)]
-#[path = "api/fake_qq.rs"]
-mod fake_qq;
 #[path = "support/skip.rs"]
 mod skip;
 
@@ -35,7 +32,7 @@ use diesel::sql_types::BigInt;
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, SET_COOKIE};
 use url::Url;
 
-use fake_qq::FakeQq;
+use qqlogin::qq::stand_in::{Running, StandIn};
 
 const APP_ID: &str = "101474184";
 const APP_KEY: &str = "nginx-test-app-key";
@@ -321,7 +318,7 @@ impl Drop for Instance {
 /// An instance's settings, as an operator's environment file would have them.
 fn instance_env(
     database_url: &str,
-    qq: Option<&FakeQq>,
+    qq: Option<&Running>,
     https_port: u16,
 ) -> Vec<(&'static str, String)> {
     let mut env = vec![
@@ -713,7 +710,7 @@ struct Deployment {
     nginx: Nginx,
     https: u16,
     http: u16,
-    qq: FakeQq,
+    qq: Running,
     /// Every code QQ granted, to check that none reaches a log.
     codes: Vec<String>,
     _dir: tempfile::TempDir,
@@ -927,7 +924,7 @@ async fn deploy() -> Option<Deployment> {
     };
     let dir = tempfile::tempdir().unwrap();
     let schema = Schema::new(&base);
-    let qq = FakeQq::start(APP_ID, APP_KEY).await;
+    let qq = StandIn::new(APP_ID, APP_KEY).start().await.unwrap();
     let (http, https) = (free_port(), free_port());
 
     let env = instance_env(&schema.url, Some(&qq), https);

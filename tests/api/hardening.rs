@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::backend_tests;
-use crate::fake_qq::{Endpoint, Fault};
 use crate::helpers::{
     Backend, Browser, Options, PASSWORD, Page, TestApp, eventually, new_openid, spawn_app,
     spawn_app_with,
 };
 use crate::login_flow::create_plain_user;
+use qqlogin::qq::stand_in::{Endpoint, Fault};
 
 const MOBILE: &str = "13912345678";
 

@@ -16,7 +16,7 @@ use reqwest::header::LOCATION;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::fake_qq::FakeQq;
+use qqlogin::qq::stand_in::{self, StandIn};
 
 pub const APP_ID: &str = "101474184";
 pub const APP_KEY: &str = "c9b9d2c3b5a1e5f0c1e8b7f3a2d1c4e5";
@@ -126,7 +126,7 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub address: String,
     pub port: u16,
-    pub qq: FakeQq,
+    pub qq: stand_in::Running,
     /// The same database the application uses, for asserting on rows.
     pub db: Db,
     pub config: Config,
@@ -162,7 +162,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     let _ = env_logger::builder().is_test(true).try_init();
-    let qq = FakeQq::start(APP_ID, APP_KEY).await;
+    let qq = StandIn::new(APP_ID, APP_KEY).start().await.unwrap();
     let test_db = options.database.is_none().then(|| TestDb::new(&backend));
     let database = options
         .database

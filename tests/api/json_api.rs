@@ -16,11 +16,11 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::backend_tests;
-use crate::fake_qq::{Endpoint, Fault};
 use crate::helpers::{
     Backend, Browser, Options, PASSWORD, SECRET_KEY, TestApp, new_openid, spawn_app,
     spawn_app_with, urlencode,
 };
+use qqlogin::qq::stand_in::{Endpoint, Fault};
 
 const MOBILE: &str = "13800138000";
 const OTHER_MOBILE: &str = "13900139000";

@@ -6,7 +6,6 @@
 mod bind_token;
 mod browser;
 mod concurrency;
-mod fake_qq;
 mod hardening;
 mod helpers;
 mod json_api;

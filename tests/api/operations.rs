@@ -6,11 +6,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::backend_tests;
-use crate::fake_qq::{Endpoint, FakeQq, Fault};
 use crate::helpers::{
     APP_ID, APP_KEY, Backend, Browser, DbProxy, Options, Page, TestDb, eventually, new_openid,
     spawn_app_with,
 };
+use qqlogin::qq::stand_in::{Endpoint, Fault, StandIn};
 
 /// The CSRF cookie the login page sets for a new visitor, asked as if through
 /// a proxy with `X-Forwarded-For` and `X-Forwarded-Proto: https`.
@@ -174,7 +174,7 @@ async fn the_service_starts_without_its_database_and_recovers_by_itself() {
 /// SIGTERM while a login waits on QQ: the login still completes, then the process exits 0.
 #[actix_web::test]
 async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
-    let qq = FakeQq::start(APP_ID, APP_KEY).await;
+    let qq = StandIn::new(APP_ID, APP_KEY).start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_qqlogin"))
         .env_clear()

@@ -3,8 +3,10 @@
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
-use crate::fake_qq::{DEFAULT_NICKNAME, DEFAULT_OPENID, Endpoint, FakeQq, Fault};
 use qqlogin::domain::OpenId;
+use qqlogin::qq::stand_in::{
+    DEFAULT_NICKNAME, DEFAULT_OPENID, DEV_APP_ID, Endpoint, Fault, Running, StandIn,
+};
 use qqlogin::qq::{AccessToken, Display, QqClient, QqConfig, QqError};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -29,16 +31,16 @@ fn config(graph: &str, timeout: Duration) -> QqConfig {
     }
 }
 
-fn client(fake: &FakeQq) -> QqClient {
+fn client(fake: &Running) -> QqClient {
     client_with_timeout(fake, Duration::from_secs(5))
 }
 
-fn client_with_timeout(fake: &FakeQq, timeout: Duration) -> QqClient {
+fn client_with_timeout(fake: &Running, timeout: Duration) -> QqClient {
     QqClient::new(config(&fake.base_url, timeout)).unwrap()
 }
 
-async fn start() -> FakeQq {
-    FakeQq::start(APP_ID, APP_KEY).await
+async fn start() -> Running {
+    StandIn::new(APP_ID, APP_KEY).start().await.unwrap()
 }
 
 fn api_code(result: Result<impl std::fmt::Debug, QqError>) -> i64 {
@@ -169,6 +171,90 @@ async fn authorize_round_trip() {
         calls[0].param("redirect_uri"),
         calls[1].param("redirect_uri")
     );
+}
+
+#[tokio::test]
+async fn the_development_page_sends_back_only_to_the_registered_redirect_uri() {
+    let fake = StandIn::development(
+        SecretString::from(APP_KEY),
+        &Url::parse(REDIRECT_URI).unwrap(),
+    )
+    .start()
+    .await
+    .unwrap();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = |redirect_uri: &'static str, nickname: &'static str| {
+        browser
+            .post(format!("{}/oauth2.0/authorize", fake.base_url))
+            .form(&[
+                ("client_id", DEV_APP_ID),
+                ("redirect_uri", redirect_uri),
+                ("state", "s"),
+                ("nickname", nickname),
+            ])
+            .send()
+    };
+
+    let elsewhere = consent("https://evil.example/callback", "小明")
+        .await
+        .unwrap();
+    assert!(elsewhere.headers().get("location").is_none());
+    assert!(elsewhere.text().await.unwrap().contains("100010"));
+    let nameless = consent(REDIRECT_URI, "  ").await.unwrap();
+    assert!(nameless.headers().get("location").is_none());
+
+    let back = consent(REDIRECT_URI, " 小明 ").await.unwrap();
+    assert_eq!(back.status(), 302);
+    let location = back.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&format!("{REDIRECT_URI}&code=")),
+        "{location}"
+    );
+    assert!(location.ends_with("&state=s"), "{location}");
+}
+
+#[tokio::test]
+async fn the_benchmark_stand_in_takes_any_made_up_code_again_and_again() {
+    let fake = StandIn::benchmark(APP_ID, APP_KEY).start().await.unwrap();
+    let qq = client(&fake);
+    let code = format!("c-{OPENID}-7");
+    for _ in 0..2 {
+        let identity = qq.identify(&code).await.unwrap();
+        assert_eq!(identity.openid.as_str(), OPENID);
+        let info = qq
+            .fetch_user_info(&identity.access_token, &identity.openid)
+            .await
+            .unwrap();
+        assert_eq!(info.nickname, "bench");
+    }
+    assert_eq!(api_code(qq.identify("made-up").await), 100_019);
+    assert!(fake.calls().is_empty(), "the benchmark's keeps no record");
+}
+
+#[tokio::test]
+async fn me_adds_the_unionid_when_asked() {
+    let fake = start().await;
+    let qq = client(&fake);
+    qq.identify(&fake.grant(OPENID, "P")).await.unwrap();
+    let token = fake.issued_tokens().remove(0);
+    let me = |unionid: &'static str| {
+        reqwest::Client::new()
+            .get(format!("{}/oauth2.0/me", fake.base_url))
+            .query(&[("access_token", token.as_str()), ("unionid", unionid)])
+            .send()
+    };
+    let with = me("1").await.unwrap().text().await.unwrap();
+    assert_eq!(
+        with,
+        format!(
+            "callback( {{\"client_id\":\"{APP_ID}\",\"openid\":\"{OPENID}\",\"unionid\":\"UID_{OPENID}\"}} );\n"
+        )
+    );
+    let without = me("0").await.unwrap().text().await.unwrap();
+    assert!(!without.contains("unionid"), "{without}");
 }
 
 #[tokio::test]

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use crate::backend_tests;
-use crate::fake_qq::{Endpoint, Fault};
 use crate::helpers::{Backend, Browser, Options, new_openid, spawn_app, spawn_app_with};
+use qqlogin::qq::stand_in::{Endpoint, Fault};
 
 async fn a_reused_code_asks_the_person_to_start_again(backend: Backend) {
     let app = spawn_app(backend).await;
