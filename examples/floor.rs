@@ -10,6 +10,10 @@
 //!
 //! The bound openids are the benchmark's: `B` and 31 hex digits of `0..--bound`.
 //!
+//! It runs on the service's allocator (jemalloc) and is built with the
+//! service's profile, so that the ratio measures the service's work and not
+//! a difference in how the two programs are built.
+//!
 //! ```sh
 //! cargo run --release --example floor -- --listen 127.0.0.1:9100 --graph http://127.0.0.1:9001 --app-id 101000001
 //! ```
@@ -22,6 +26,11 @@ use std::time::Duration;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde::{Deserialize, Serialize};
 use url::Url;
+
+/// The allocator `src/main.rs` gives the service: the floor must not pay the
+/// C library's allocator where the service does not.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 struct Floor {
     http: reqwest::Client,
