@@ -239,7 +239,7 @@ impl Accounts {
         );
         let token = crate::secret::db_key(&pending.id);
         self.db
-            .write(move |conn| {
+            .transaction(move |conn| {
                 use_up(conn, &token)?;
                 db::qq_link::insert(conn, &app_id, &openid, user_id).map_err(TxError::Link)
             })
@@ -266,7 +266,7 @@ impl Accounts {
         );
         let token = crate::secret::db_key(&pending.id);
         self.db
-            .write(move |conn| {
+            .transaction(move |conn| {
                 use_up(conn, &token)?;
                 let user = db::user::insert(conn, &mobile, &hash).map_err(TxError::User)?;
                 db::qq_link::insert(conn, &app_id, &openid, user.id).map_err(TxError::Link)?;

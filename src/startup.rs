@@ -310,7 +310,7 @@ fn spawn_session_purge(db: Db) {
         loop {
             every.tick().await;
             let purged = db
-                .write(|conn| -> Result<usize, DbError> {
+                .transaction(|conn| -> Result<usize, DbError> {
                     let now = db::now();
                     let sessions = db::session::purge_expired(conn, now)?;
                     let forget_before = now - time::Duration::seconds(crate::throttle::MEMORY_SECS);

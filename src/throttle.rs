@@ -98,7 +98,7 @@ impl Throttle {
         let now = db::now();
         let reserved = self
             .db
-            .write(move |conn| {
+            .transaction(move |conn| {
                 let forget_before = now - time::Duration::seconds(MEMORY_SECS);
                 db::login_failure::reserve(conn, &subjects, now, forget_before, lock_for)
             })
@@ -119,7 +119,7 @@ impl Throttle {
         let account = attempt.account.key.clone();
         let others = attempt.others.clone();
         self.db
-            .write(move |conn| {
+            .transaction(move |conn| {
                 db::login_failure::forget(conn, &account)?;
                 let now = db::now();
                 for subject in &others {

@@ -3,8 +3,8 @@
 //!
 //! Queries are plain synchronous functions in the submodules, one module per
 //! table; they take a `&mut DbConn` and know nothing of actix. Async code
-//! reaches them through [`Db::run`] (a read, or a single statement) and
-//! [`Db::write`] (a transaction), which take a pooled connection and run the
+//! reaches them through [`Db::run`] (a read), [`Db::write`] (one statement
+//! that writes) and [`Db::transaction`] (several), which take a pooled connection and run the
 //! work on a blocking thread, so that neither waiting for a connection nor
 //! the query stalls an async worker.
 //!
@@ -105,6 +105,7 @@ impl Db {
                 .max_size(size)
                 .min_idle(Some(0))
                 .connection_timeout(connection_timeout)
+                .test_on_check_out(false)
                 // r2d2 logs every failed connection attempt on its own; ours
                 // go through the request's error, once.
                 .error_handler(Box::new(r2d2::NopErrorHandler))
@@ -120,23 +121,31 @@ impl Db {
         Self { reads, writes }
     }
 
-    /// Runs `f` with a pooled connection on a blocking thread: a read, or a
-    /// write of a single statement.
+    /// Runs `f` with a pooled connection on a blocking thread: a read.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.reads.clone();
-        actix_web::web::block(move || f(&mut *pool.get()?))
-            .await
-            .map_err(|_| DbError::Cancelled)?
+        blocking(&self.reads, f).await
+    }
+
+    /// Runs `f`, one statement that writes, on the writers' connection.
+    /// A single statement is a transaction by itself on both backends, so no
+    /// `BEGIN`/`COMMIT` is sent around it; several statements that must land
+    /// together go through [`Db::transaction`].
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        blocking(&self.writes, f).await
     }
 
     /// Runs `f` in one transaction on the writers' connection: it commits
     /// when `f` returns `Ok` and rolls back when it returns `Err`, on both
     /// backends alike. `E` lets a caller roll back for reasons of its own.
-    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -144,8 +153,10 @@ impl Db {
     {
         let pool = self.writes.clone();
         actix_web::web::block(move || {
-            let mut conn = pool.get().map_err(DbError::from)?;
-            (*conn).transaction(f)
+            let mut pooled = pool.get().map_err(DbError::from)?;
+            // A connection lost mid-transaction leaves diesel's transaction
+            // manager broken, which `has_broken` sees.
+            pooled.conn.transaction(f)
         })
         .await
         .map_err(|_| E::from(DbError::Cancelled))?
@@ -188,6 +199,32 @@ impl Db {
     }
 }
 
+/// `f` with a pooled connection, on a blocking thread (taking the connection
+/// may block too). A connection that `f` found dead is dropped by the pool.
+async fn blocking<T, F>(pool: &Pool, f: F) -> Result<T, DbError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut pooled = pool.get()?;
+        let result = f(&mut pooled.conn);
+        if let Err(e) = &result {
+            pooled.lost = e.is_unavailable();
+        }
+        result
+    })
+    .await
+    .map_err(|_| DbError::Cancelled)?
+}
+
+/// A pooled connection, and whether a query found it dead.
+struct Pooled {
+    conn: DbConn,
+    lost: bool,
+}
+
 /// Opens connections for the pools, choosing the backend by the URL's scheme.
 #[derive(Debug)]
 struct Manager {
@@ -195,11 +232,11 @@ struct Manager {
 }
 
 impl r2d2::ManageConnection for Manager {
-    type Connection = DbConn;
+    type Connection = Pooled;
     type Error = ConnectionError;
 
-    fn connect(&self) -> Result<DbConn, ConnectionError> {
-        match &self.target {
+    fn connect(&self) -> Result<Pooled, ConnectionError> {
+        let conn = match &self.target {
             DatabaseUrl::Sqlite { path } => {
                 let mut conn = SqliteConnection::establish(path)?;
                 // foreign_keys: SQLite ignores REFERENCES unless asked, per connection.
@@ -210,24 +247,28 @@ impl r2d2::ManageConnection for Manager {
                      PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
-                Ok(DbConn::Sqlite(conn))
+                DbConn::Sqlite(conn)
             }
-            DatabaseUrl::Postgres { url } => Ok(DbConn::Postgres(PgConnection::establish(
-                url.expose_secret(),
-            )?)),
-        }
+            DatabaseUrl::Postgres { url } => {
+                DbConn::Postgres(PgConnection::establish(url.expose_secret())?)
+            }
+        };
+        Ok(Pooled { conn, lost: false })
     }
 
-    /// Asked each time a connection leaves the pool, so that after an outage
-    /// no request meets a dead connection.
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
-        conn.batch_execute("SELECT 1")
+    /// Not asked as a connection leaves the pool (`test_on_check_out` is
+    /// off: that would be a round trip before every query); a dead one is
+    /// found by the query that meets it, and dropped ([`Self::has_broken`]).
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), ConnectionError> {
+        pooled
+            .conn
+            .batch_execute("SELECT 1")
             .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
         use diesel::r2d2::R2D2Connection;
-        conn.is_broken()
+        pooled.lost || pooled.conn.is_broken()
     }
 }
 
