@@ -1,12 +1,12 @@
 //! Storage: one connection type for SQLite and PostgreSQL, r2d2 pools, and
-//! the two doors through which async code reaches them.
+//! the doors through which async code reaches them.
 //!
 //! Queries are plain synchronous functions in the submodules, one module per
 //! table; they take a `&mut DbConn` and know nothing of actix. Async code
 //! reaches them through [`Db::run`] (a read), [`Db::write`] (one statement
-//! that writes) and [`Db::transaction`] (several), which take a pooled connection and run the
-//! work on a blocking thread, so that neither waiting for a connection nor
-//! the query stalls an async worker.
+//! that writes) and [`Db::transaction`] (several, atomically), which take a
+//! pooled connection and run the work on a blocking thread, so that neither
+//! waiting for a connection nor the query stalls an async worker.
 //!
 //! Adding a table: a migration in `migrations/sqlite/` and one of the same
 //! name in `migrations/postgresql/`, its `table!` in [`schema`], a module of

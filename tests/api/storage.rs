@@ -134,7 +134,9 @@ async fn a_write_that_waits_too_long_is_answered_unavailable(backend: Backend) {
 
     release.send(()).unwrap();
     held.await.unwrap();
-    db.transaction(|conn| insert_session(conn, "next")).await.unwrap();
+    db.transaction(|conn| insert_session(conn, "next"))
+        .await
+        .unwrap();
     assert_eq!(session_ids(&db).await, vec!["next".to_owned()]);
 }
 
