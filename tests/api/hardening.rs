@@ -478,13 +478,9 @@ async fn cors_answers_only_on_the_json_api(backend: Backend) {
             .get("access-control-allow-origin")
             .map(|v| v.to_str().unwrap().to_owned())
     };
+    let from_front_end = |path: &str| client.get(app.url(path)).header("origin", FRONT_END).send();
     for page in ["/login", "/", "/oauth/qq/login"] {
-        let got = client
-            .get(app.url(page))
-            .header("origin", FRONT_END)
-            .send()
-            .await
-            .unwrap();
+        let got = from_front_end(page).await.unwrap();
         assert_eq!(allowed(&got), None, "{page} answered CORS");
         let preflight = client
             .request(reqwest::Method::OPTIONS, app.url(page))
@@ -496,12 +492,7 @@ async fn cors_answers_only_on_the_json_api(backend: Backend) {
         assert_eq!(allowed(&preflight), None, "{page} answered a preflight");
     }
     for api in ["/oauth/qq/authorization/", "/oauth/qq/users/", "/api/me"] {
-        let got = client
-            .get(app.url(api))
-            .header("origin", FRONT_END)
-            .send()
-            .await
-            .unwrap();
+        let got = from_front_end(api).await.unwrap();
         assert_eq!(allowed(&got).as_deref(), Some(FRONT_END), "{api}");
     }
 }
