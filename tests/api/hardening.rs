@@ -102,23 +102,7 @@ async fn api_bind(app: &TestApp, mobile: &str, password: &str, access_token: &st
 
 /// A bind token for `openid` from the JSON API, as a front end gets it.
 async fn access_token(app: &TestApp, openid: &str) -> String {
-    let browser = Browser::new();
-    let login_url: Value = browser
-        .client
-        .get(app.url("/oauth/qq/authorization/?next=/"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let hop = browser
-        .client
-        .get(login_url["login_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(hop.status(), 302);
+    let (browser, _) = app.begin_api_login("/").await;
     let code = app.qq.grant(openid, "小明");
     let answer: Value = browser
         .client

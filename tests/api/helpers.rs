@@ -337,6 +337,28 @@ impl TestApp {
             .into_owned()
     }
 
+    /// A browser running a JSON API front end: it asks for `login_url`, is
+    /// sent through the service's hop (which gives it the attempt's cookie)
+    /// towards QQ; returns the browser and the URL QQ would have shown it.
+    pub async fn begin_api_login(&self, next: &str) -> (Browser, Url) {
+        let browser = Browser::new();
+        let path = format!("/oauth/qq/authorization/?next={}", urlencode(next));
+        let answer: serde_json::Value = browser
+            .client
+            .get(self.url(&path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let login_url = answer["login_url"].as_str().expect("a login_url");
+        let hop = browser.client.get(login_url).send().await.unwrap();
+        assert_eq!(hop.status(), 302, "the hop sends the browser on to QQ");
+        let qq = Url::parse(hop.headers()["location"].to_str().unwrap()).unwrap();
+        (browser, qq)
+    }
+
     /// The callback, as QQ's redirect would reach it.
     pub async fn callback(&self, browser: &Browser, code: &str, state: &str) -> Page {
         let path = format!(

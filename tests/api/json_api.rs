@@ -86,22 +86,9 @@ async fn get(app: &TestApp, path: &str) -> Answer {
     Answer::from(client().get(app.url(path)).send().await.unwrap()).await
 }
 
-/// A browser running the front end: it asks for `login_url`, is sent through
-/// the service's hop (which gives it the attempt's cookie) towards QQ, and
-/// returns the URL QQ would have shown it, with the browser.
-async fn begin_login(app: &TestApp, next: &str) -> (Browser, Url) {
-    let path = format!("/oauth/qq/authorization/?next={}", urlencode(next));
-    let login_url = get(app, &path).await.str("login_url").to_owned();
-    let browser = Browser::new();
-    let hop = browser.client.get(&login_url).send().await.unwrap();
-    assert_eq!(hop.status(), 302, "the hop sends the browser on to QQ");
-    let qq = Url::parse(hop.headers()["location"].to_str().unwrap()).unwrap();
-    (browser, qq)
-}
-
 /// `GET /oauth/qq/users/?code=…` from a browser that began the login.
 async fn exchange(app: &TestApp, code: &str) -> Answer {
-    let (browser, _) = begin_login(app, "/").await;
+    let (browser, _) = app.begin_api_login("/").await;
     exchange_in(app, &browser, code).await
 }
 
@@ -214,7 +201,7 @@ async fn login_url_leads_through_the_service_to_qq_with_next_as_state(backend: B
         "the first hop is the service's own, on the host the API was asked at"
     );
 
-    let (browser, url) = begin_login(&app, "/orders?id=7").await;
+    let (browser, url) = app.begin_api_login("/orders?id=7").await;
     assert_eq!(
         url.as_str().split('?').next(),
         Some(format!("{}/oauth2.0/authorize", app.qq.base_url).as_str())
@@ -253,7 +240,7 @@ async fn login_url_alias_and_unsafe_next(backend: Backend) {
 
     let alias = get(&app, "/oauth/qq/authorization/?next=%2Fcart").await;
     assert_eq!(alias.status, 200, "{}", alias.body);
-    let (_, url) = begin_login(&app, "/cart").await;
+    let (_, url) = app.begin_api_login("/cart").await;
     assert_eq!(state_of(&url).as_deref(), Some("/cart"));
 
     for unsafe_next in [
@@ -272,7 +259,7 @@ async fn login_url_alias_and_unsafe_next(backend: Backend) {
                 answer.body
             );
         }
-        let (_, url) = begin_login(&app, unsafe_next).await;
+        let (_, url) = app.begin_api_login(unsafe_next).await;
         assert_eq!(state_of(&url).as_deref(), Some("/"), "{unsafe_next}");
     }
     let no_next = get(&app, "/oauth/qq/statues/").await;
@@ -307,7 +294,7 @@ async fn odd_queries_still_answer_json(backend: Backend) {
     let code = app.qq.grant(&openid, "小明");
 
     // A repeated parameter: the first one counts, and the answer is still JSON.
-    let (browser, _) = begin_login(&app, "/").await;
+    let (browser, _) = app.begin_api_login("/").await;
     let path = format!("/oauth/qq/users/?code={code}&code=other");
     let twice = Answer::from(browser.client.get(app.url(&path)).send().await.unwrap()).await;
     assert_eq!(twice.status, 200, "{}", twice.body);
@@ -327,7 +314,7 @@ async fn odd_queries_still_answer_json(backend: Backend) {
     // A code no QQ code looks like is refused without bothering QQ.
     let calls = app.qq.calls().len();
     for bad in ["a b", "x\n", &"A".repeat(600)] {
-        let (browser, _) = begin_login(&app, "/").await;
+        let (browser, _) = app.begin_api_login("/").await;
         let answer = exchange_in(&app, &browser, bad).await;
         assert_eq!(
             answer.status, 400,
@@ -1204,7 +1191,7 @@ async fn a_code_this_browser_did_not_begin_is_refused_before_qq_is_asked(backend
 
 async fn an_attempt_lets_one_code_through_once(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (browser, _) = begin_login(&app, "/").await;
+    let (browser, _) = app.begin_api_login("/").await;
     let kept = browser.cookie_header(&app.address);
     assert!(kept.contains("qqlogin_api_oauth="), "{kept}");
 
