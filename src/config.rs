@@ -176,6 +176,77 @@ pub struct Settings {
     #[arg(long, env = "QQLOGIN_HASH_QUEUE", value_name = "QQLOGIN_HASH_QUEUE", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub hash_queue: u32,
+
+    /// The callback registered at QQ for the JSON API's flow (a front end's
+    /// `oauth_callback.html`); default QQ_REDIRECT_URI.
+    #[arg(long, env = "QQ_API_REDIRECT_URI", value_name = "QQ_API_REDIRECT_URI",
+          value_parser = parse_http_url)]
+    pub qq_api_redirect_uri: Option<Url>,
+
+    /// How SMS codes are sent: `log` (development mode only, its default), `webhook` or `tencentcloud`.
+    #[arg(long, env = "QQLOGIN_SMS_SENDER", value_name = "QQLOGIN_SMS_SENDER")]
+    pub sms_sender: Option<SenderKind>,
+
+    /// `webhook`: the URL each code is POSTed to as signed JSON.
+    #[arg(long, env = "QQLOGIN_SMS_WEBHOOK_URL", value_name = "QQLOGIN_SMS_WEBHOOK_URL",
+          value_parser = parse_http_url)]
+    pub sms_webhook_url: Option<Url>,
+
+    /// `webhook`: the secret of the HMAC-SHA256 signature over each POST. Never logged.
+    #[arg(long, env = "QQLOGIN_SMS_WEBHOOK_SECRET", value_name = "QQLOGIN_SMS_WEBHOOK_SECRET",
+          hide_env_values = true)]
+    pub sms_webhook_secret: Option<SecretString>,
+
+    /// `tencentcloud`: the API key's SecretId.
+    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_SECRET_ID", value_name = "QQLOGIN_TENCENTCLOUD_SECRET_ID")]
+    pub tencentcloud_secret_id: Option<String>,
+
+    /// `tencentcloud`: the API key's SecretKey. Never logged.
+    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_SECRET_KEY", value_name = "QQLOGIN_TENCENTCLOUD_SECRET_KEY",
+          hide_env_values = true)]
+    pub tencentcloud_secret_key: Option<SecretString>,
+
+    /// `tencentcloud`: the SMS application's SdkAppId.
+    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_SMS_SDK_APP_ID", value_name = "QQLOGIN_TENCENTCLOUD_SMS_SDK_APP_ID")]
+    pub tencentcloud_sms_sdk_app_id: Option<String>,
+
+    /// `tencentcloud`: the approved signature (签名) shown before each message.
+    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_SMS_SIGN_NAME", value_name = "QQLOGIN_TENCENTCLOUD_SMS_SIGN_NAME")]
+    pub tencentcloud_sms_sign_name: Option<String>,
+
+    /// `tencentcloud`: the approved template's id; its two placeholders are the code and its validity in minutes.
+    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_SMS_TEMPLATE_ID", value_name = "QQLOGIN_TENCENTCLOUD_SMS_TEMPLATE_ID")]
+    pub tencentcloud_sms_template_id: Option<String>,
+
+    /// `tencentcloud`: the region of the SMS service.
+    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_REGION", value_name = "QQLOGIN_TENCENTCLOUD_REGION",
+          default_value = "ap-guangzhou")]
+    pub tencentcloud_region: String,
+
+    /// `tencentcloud`: the API endpoint (a stand-in for tests).
+    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_SMS_ENDPOINT", value_name = "QQLOGIN_TENCENTCLOUD_SMS_ENDPOINT",
+          default_value = "https://sms.tencentcloudapi.com", value_parser = parse_http_url)]
+    pub tencentcloud_sms_endpoint: Url,
+
+    /// SMS codes sent to one mobile per day at most (429 beyond).
+    #[arg(long, env = "QQLOGIN_SMS_DAILY_PER_MOBILE", value_name = "QQLOGIN_SMS_DAILY_PER_MOBILE",
+          default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub sms_daily_per_mobile: u32,
+
+    /// SMS codes asked for from one client address per day at most (429 beyond).
+    #[arg(long, env = "QQLOGIN_SMS_DAILY_PER_ADDRESS", value_name = "QQLOGIN_SMS_DAILY_PER_ADDRESS",
+          default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub sms_daily_per_address: u32,
+
+    /// `1`: send SMS codes without an image code or a bind token (limits still apply).
+    #[arg(long, env = "QQLOGIN_SMS_UNGATED", value_name = "QQLOGIN_SMS_UNGATED",
+          default_value = "0", value_parser = parse_switch, action = clap::ArgAction::Set)]
+    pub sms_ungated: bool,
+
+    /// `new`: an SMS code is needed to create an account at bind; `always`: also to link an existing one.
+    #[arg(long, env = "QQLOGIN_BIND_REQUIRE_SMS", value_name = "QQLOGIN_BIND_REQUIRE_SMS",
+          default_value = "new")]
+    pub bind_require_sms: BindRequireSms,
 }
 
 /// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off` (any case).
@@ -281,6 +352,57 @@ pub struct FreeTries {
     pub address: i32,
 }
 
+/// Which SMS sender `QQLOGIN_SMS_SENDER` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SenderKind {
+    Log,
+    Webhook,
+    Tencentcloud,
+}
+
+/// When a bind needs an SMS code (`QQLOGIN_BIND_REQUIRE_SMS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BindRequireSms {
+    /// Only to create an account: its mobile must be proven.
+    New,
+    /// Also to link an existing account.
+    Always,
+}
+
+/// How SMS codes leave the service, validated.
+#[derive(Debug, Clone)]
+pub enum SenderConfig {
+    /// Into the log (development mode only).
+    Log,
+    /// A signed JSON POST to the operator's URL.
+    Webhook { url: Url, secret: SecretString },
+    /// Tencent Cloud SMS `SendSms` (API 3.0).
+    TencentCloud(TencentCloudConfig),
+}
+
+/// The settings of Tencent Cloud SMS.
+#[derive(Debug, Clone)]
+pub struct TencentCloudConfig {
+    pub secret_id: String,
+    pub secret_key: SecretString,
+    pub sdk_app_id: String,
+    pub sign_name: String,
+    pub template_id: String,
+    pub region: String,
+    pub endpoint: Url,
+}
+
+/// The SMS codes' settings.
+#[derive(Debug, Clone)]
+pub struct SmsConfig {
+    pub sender: SenderConfig,
+    pub daily_per_mobile: u32,
+    pub daily_per_address: u32,
+    /// Codes are sent without an image code or bind token (`QQLOGIN_SMS_UNGATED`).
+    pub ungated: bool,
+    pub bind_require: BindRequireSms,
+}
+
 /// How the service reaches QQ.
 #[derive(Debug, Clone)]
 pub enum QqMode {
@@ -343,6 +465,9 @@ pub struct Config {
     pub body_timeout: Duration,
     pub hash_queue: usize,
     pub free_tries: FreeTries,
+    /// Where QQ sends the JSON API's logins back to (`QQ_API_REDIRECT_URI`).
+    pub api_redirect_uri: Url,
+    pub sms: SmsConfig,
 }
 
 impl Config {
@@ -405,6 +530,8 @@ fn one_line_clap_error(e: &clap::Error) -> String {
 impl Settings {
     /// Cross-setting checks clap cannot express.
     pub fn validate(self) -> Result<Config, SettingError> {
+        // Checked now, before the fields move; reported after the QQ settings' errors.
+        let sms = self.sms_config(self.qq_app_id.is_none());
         if let Some(key) = &self.secret_key
             && key.expose_secret().chars().count() < MIN_SECRET_KEY_LEN
         {
@@ -479,6 +606,11 @@ impl Settings {
                 "must not carry a query or fragment",
             ));
         }
+        let sms = sms?;
+        let api_redirect_uri = self
+            .qq_api_redirect_uri
+            .clone()
+            .unwrap_or_else(|| self.qq_redirect_uri.clone());
         Ok(Config {
             listen: self.listen,
             database: self.database_url,
@@ -505,6 +637,78 @@ impl Settings {
                 account: self.free_tries_per_account,
                 address: self.free_tries_per_address,
             },
+            api_redirect_uri,
+            sms,
+        })
+    }
+
+    /// The SMS sender and limits. Production must send real messages, so
+    /// `log` (or nothing) there stops the start.
+    fn sms_config(&self, dev_mode: bool) -> Result<SmsConfig, SettingError> {
+        let kind = match (self.sms_sender, dev_mode) {
+            (Some(kind), _) => kind,
+            (None, true) => SenderKind::Log,
+            (None, false) => {
+                return Err(setting_error(
+                    "QQLOGIN_SMS_SENDER",
+                    "is required when QQ_APP_ID is set: webhook or tencentcloud",
+                ));
+            }
+        };
+        let required = |value: Option<&str>, setting: &'static str| {
+            value
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| setting_error(setting, "is required by QQLOGIN_SMS_SENDER"))
+        };
+        let sender = match kind {
+            SenderKind::Log if !dev_mode => {
+                return Err(setting_error(
+                    "QQLOGIN_SMS_SENDER",
+                    "log is for development mode only: use webhook or tencentcloud",
+                ));
+            }
+            SenderKind::Log => SenderConfig::Log,
+            SenderKind::Webhook => SenderConfig::Webhook {
+                url: self.sms_webhook_url.clone().ok_or_else(|| {
+                    setting_error("QQLOGIN_SMS_WEBHOOK_URL", "is required by QQLOGIN_SMS_SENDER=webhook")
+                })?,
+                secret: SecretString::from(required(
+                    self.sms_webhook_secret.as_ref().map(ExposeSecret::expose_secret),
+                    "QQLOGIN_SMS_WEBHOOK_SECRET",
+                )?),
+            },
+            SenderKind::Tencentcloud => SenderConfig::TencentCloud(TencentCloudConfig {
+                secret_id: required(
+                    self.tencentcloud_secret_id.as_deref(),
+                    "QQLOGIN_TENCENTCLOUD_SECRET_ID",
+                )?,
+                secret_key: SecretString::from(required(
+                    self.tencentcloud_secret_key.as_ref().map(ExposeSecret::expose_secret),
+                    "QQLOGIN_TENCENTCLOUD_SECRET_KEY",
+                )?),
+                sdk_app_id: required(
+                    self.tencentcloud_sms_sdk_app_id.as_deref(),
+                    "QQLOGIN_TENCENTCLOUD_SMS_SDK_APP_ID",
+                )?,
+                sign_name: required(
+                    self.tencentcloud_sms_sign_name.as_deref(),
+                    "QQLOGIN_TENCENTCLOUD_SMS_SIGN_NAME",
+                )?,
+                template_id: required(
+                    self.tencentcloud_sms_template_id.as_deref(),
+                    "QQLOGIN_TENCENTCLOUD_SMS_TEMPLATE_ID",
+                )?,
+                region: self.tencentcloud_region.clone(),
+                endpoint: self.tencentcloud_sms_endpoint.clone(),
+            }),
+        };
+        Ok(SmsConfig {
+            sender,
+            daily_per_mobile: self.sms_daily_per_mobile,
+            daily_per_address: self.sms_daily_per_address,
+            ungated: self.sms_ungated,
+            bind_require: self.bind_require_sms,
         })
     }
 }
@@ -667,11 +871,62 @@ mod tests {
             "k",
             "--secret-key",
             KEY,
+            "--sms-sender",
+            "webhook",
+            "--sms-webhook-url",
+            "https://hooks.example/sms",
+            "--sms-webhook-secret",
+            "s",
         ])
         .unwrap();
         assert!(!config.is_dev_mode());
         assert!(!config.secret_is_ephemeral);
         assert_eq!(config.dev_reason, None);
+        assert!(matches!(config.sms.sender, SenderConfig::Webhook { .. }));
+        assert_eq!(config.api_redirect_uri, config.redirect_uri);
+    }
+
+    const REAL: [&str; 6] = ["--qq-app-id", "101", "--qq-app-key", "k", "--secret-key", KEY];
+
+    #[test]
+    fn production_needs_a_real_sms_sender_naming_the_setting() {
+        for extra in [&[][..], &["--sms-sender", "log"]] {
+            let args: Vec<&str> = REAL.iter().chain(extra).copied().collect();
+            let err = parse(&args).unwrap_err();
+            assert!(err.starts_with("QQLOGIN_SMS_SENDER:"), "{extra:?}: {err}");
+        }
+        let args: Vec<&str> = REAL.iter().chain(&["--sms-sender", "webhook"]).copied().collect();
+        assert!(parse(&args).unwrap_err().starts_with("QQLOGIN_SMS_WEBHOOK_URL:"));
+        let args: Vec<&str> = REAL
+            .iter()
+            .chain(&["--sms-sender", "tencentcloud", "--tencentcloud-secret-id", "id"])
+            .copied()
+            .collect();
+        assert!(parse(&args).unwrap_err().starts_with("QQLOGIN_TENCENTCLOUD_SECRET_KEY:"));
+    }
+
+    #[test]
+    fn development_mode_sends_codes_to_the_log_by_default() {
+        let config = parse(&[]).unwrap();
+        assert!(matches!(config.sms.sender, SenderConfig::Log));
+        assert_eq!(config.sms.bind_require, BindRequireSms::New);
+        assert!(!config.sms.ungated);
+        let config = parse(&["--bind-require-sms", "always", "--sms-ungated", "1"]).unwrap();
+        assert_eq!(config.sms.bind_require, BindRequireSms::Always);
+        assert!(config.sms.ungated);
+    }
+
+    #[test]
+    fn the_api_callback_may_differ_from_the_pages() {
+        let config = parse(&[
+            "--qq-api-redirect-uri",
+            "http://www.meiduo.site:8080/oauth_callback.html",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.api_redirect_uri.as_str(),
+            "http://www.meiduo.site:8080/oauth_callback.html"
+        );
     }
 
     #[test]

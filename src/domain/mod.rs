@@ -5,8 +5,10 @@ mod local_path;
 mod mobile;
 mod openid;
 mod password;
+mod sms_code;
 
 pub use local_path::LocalPath;
 pub use mobile::{InvalidMobile, Mobile};
 pub use openid::{InvalidOpenId, OpenId};
 pub use password::{InvalidPassword, Password};
+pub use sms_code::{InvalidSmsCode, SmsCode};
