@@ -5,10 +5,12 @@ use std::net::IpAddr;
 
 use secrecy::SecretString;
 
+use crate::config::BindRequireSms;
 use crate::db::user::User;
 use crate::db::{self, Db, DbConn, DbError};
-use crate::domain::{Mobile, OpenId, Password};
+use crate::domain::{Mobile, OpenId, Password, SmsCode};
 use crate::password::{HashError, Hasher};
+use crate::sms::{CodeError, Proof, SmsCodes};
 use crate::throttle::{Attempt, FreeTries, RetryAfter, Throttle};
 use crate::token::{BIND_TOKEN_TTL, PendingBind};
 
@@ -22,9 +24,21 @@ pub enum AccountError {
     /// Too many failed attempts for this account name or from this address.
     #[error("too many failed attempts; retry after {} s", .0.0)]
     Throttled(RetryAfter),
-    /// The mobile's account exists and the password is wrong.
+    /// The mobile's account exists and the password is wrong (said only to
+    /// someone who proved the mobile with an SMS code).
     #[error("wrong password for the existing account")]
     WrongPassword,
+    /// No SMS code, and either no account for the mobile or a wrong password
+    /// for it: one answer for both, so that whether a number is registered
+    /// stays private until the number is proven.
+    #[error("no SMS code, and no account or a wrong password")]
+    NotProven,
+    /// An SMS code is required for every bind (`QQLOGIN_BIND_REQUIRE_SMS=always`).
+    #[error("an SMS code is required")]
+    SmsCodeRequired,
+    /// The SMS code typed is wrong, expired or used.
+    #[error("the SMS code is wrong, expired or used")]
+    SmsCodeInvalid,
     #[error("this QQ account is already linked to a user")]
     OpenIdTaken,
     #[error("this user is already linked to another QQ account")]
@@ -47,17 +61,41 @@ pub struct Accounts {
     db: Db,
     hasher: Hasher,
     throttle: Throttle,
+    sms: SmsCodes,
+    bind_require: BindRequireSms,
     app_id: String,
 }
 
+/// What a bind is given: the person's typed fields, validated.
+pub struct BindRequest<'a> {
+    pub pending: &'a PendingBind,
+    pub mobile: &'a Mobile,
+    pub password: Password,
+    pub sms_code: Option<SmsCode>,
+    pub from: Option<IpAddr>,
+}
+
 impl Accounts {
-    pub fn new(db: Db, hasher: Hasher, app_id: String, free_tries: FreeTries) -> Self {
+    pub fn new(
+        db: Db,
+        hasher: Hasher,
+        sms: SmsCodes,
+        app_id: String,
+        free_tries: FreeTries,
+        bind_require: BindRequireSms,
+    ) -> Self {
         Self {
             throttle: Throttle::new(db.clone(), free_tries),
             db,
             hasher,
+            sms,
+            bind_require,
             app_id,
         }
+    }
+
+    pub fn sms(&self) -> &SmsCodes {
+        &self.sms
     }
 
     pub fn db(&self) -> &Db {
@@ -135,19 +173,23 @@ impl Accounts {
 
     /// Links the pending QQ account to the account of `mobile`, creating that
     /// account (user name = mobile, with `password`) when there is none, and
-    /// uses up the bind token. Returns the user, now logged in by QQ from here on.
+    /// uses up the bind token (and the SMS code). Returns the user, now logged
+    /// in by QQ from here on.
     ///
+    /// A new account needs an SMS code for its mobile; an existing one needs
+    /// its password (and the code too under `QQLOGIN_BIND_REQUIRE_SMS=always`).
     /// Every cheap check comes first (token unused, QQ account unlinked, the
-    /// throttle), the password hash last: a refused bind costs no hashing.
-    /// Safe under races: the unique constraints decide, and each write is one
-    /// transaction with the token's use, so a lost race leaves nothing behind.
-    pub async fn bind(
-        &self,
-        pending: &PendingBind,
-        mobile: &Mobile,
-        password: Password,
-        from: Option<IpAddr>,
-    ) -> Result<User, AccountError> {
+    /// code, the throttle), the password hash last. Safe under races: the
+    /// unique constraints decide, and each write is one transaction with the
+    /// token's and the code's use, so a lost race leaves nothing behind.
+    pub async fn bind(&self, request: BindRequest<'_>) -> Result<User, AccountError> {
+        let BindRequest {
+            pending,
+            mobile,
+            password,
+            sms_code,
+            from,
+        } = request;
         let (app_id, openid, token) = (
             self.app_id.clone(),
             pending.openid.as_str().to_owned(),
@@ -170,6 +212,16 @@ impl Accounts {
         if linked {
             return Err(AccountError::OpenIdTaken);
         }
+        let proof = match sms_code {
+            Some(code) => Some(self.sms.check(mobile, &code).await.map_err(|e| match e {
+                CodeError::Invalid => AccountError::SmsCodeInvalid,
+                CodeError::Db(e) => AccountError::Db(e),
+            })?),
+            None if self.bind_require == BindRequireSms::Always => {
+                return Err(AccountError::SmsCodeRequired);
+            }
+            None => None,
+        };
         let attempt = self
             .throttle
             .attempt(mobile.as_str(), from)
@@ -178,16 +230,28 @@ impl Accounts {
             .reserve(&attempt)
             .await?
             .map_err(AccountError::Throttled)?;
-        let bound = match existing {
-            Some((user, link)) => self.link_existing(user, link, pending, password).await,
-            None => match self.create_linked(pending, mobile, password.clone()).await {
+        let bound = match (existing, proof) {
+            (Some((user, link)), proof) => {
+                self.link_existing(user, link, pending, password, proof.as_ref())
+                    .await
+            }
+            (None, Some(proof)) => match self
+                .create_linked(pending, mobile, password.clone(), &proof)
+                .await
+            {
                 // Someone created this mobile's account a moment ago: it is an existing one now.
                 Err(CreateError::MobileTaken) => {
-                    self.link_to_mobile(pending, mobile, password).await
+                    self.link_to_mobile(pending, mobile, password, &proof).await
                 }
                 Err(CreateError::Account(e)) => Err(e),
                 Ok(user) => Ok(user),
             },
+            (None, None) => {
+                // The same time as a wrong password for an existing account,
+                // so that the answer's timing does not tell them apart either.
+                self.hasher.verify(password, None).await?;
+                Err(AccountError::NotProven)
+            }
         };
         if bound.is_ok() {
             self.forgive(&attempt).await;
@@ -200,6 +264,7 @@ impl Accounts {
         pending: &PendingBind,
         mobile: &Mobile,
         password: Password,
+        proof: &Proof,
     ) -> Result<User, AccountError> {
         let (app_id, m) = (self.app_id.clone(), mobile.as_str().to_owned());
         match self
@@ -207,7 +272,10 @@ impl Accounts {
             .run(move |conn| db::user::find_by_mobile_with_link(conn, &app_id, &m))
             .await?
         {
-            Some((user, link)) => self.link_existing(user, link, pending, password).await,
+            Some((user, link)) => {
+                self.link_existing(user, link, pending, password, Some(proof))
+                    .await
+            }
             None => Err(AccountError::Busy),
         }
     }
@@ -218,13 +286,19 @@ impl Accounts {
         linked: Option<String>,
         pending: &PendingBind,
         password: Password,
+        proof: Option<&Proof>,
     ) -> Result<User, AccountError> {
         if !self
             .hasher
             .verify(password, Some(user.password_hash.clone()))
             .await?
         {
-            return Err(AccountError::WrongPassword);
+            // Only someone who proved the mobile learns that it is registered.
+            return Err(if proof.is_some() {
+                AccountError::WrongPassword
+            } else {
+                AccountError::NotProven
+            });
         }
         match linked {
             // Linked to this QQ account a moment ago (two binds of it at once): done.
@@ -238,9 +312,10 @@ impl Accounts {
             user.id,
         );
         let token = crate::secret::db_key(&pending.id);
+        let proof = proof.cloned();
         self.db
             .transaction(move |conn| {
-                use_up(conn, &token)?;
+                use_up(conn, &token, proof.as_ref())?;
                 db::qq_link::insert(conn, &app_id, &openid, user_id).map_err(TxError::Link)
             })
             .await
@@ -253,6 +328,7 @@ impl Accounts {
         pending: &PendingBind,
         mobile: &Mobile,
         password: Password,
+        proof: &Proof,
     ) -> Result<User, CreateError> {
         let hash = self
             .hasher
@@ -265,9 +341,10 @@ impl Accounts {
             mobile.as_str().to_owned(),
         );
         let token = crate::secret::db_key(&pending.id);
+        let proof = proof.clone();
         self.db
             .transaction(move |conn| {
-                use_up(conn, &token)?;
+                use_up(conn, &token, Some(&proof))?;
                 let user = db::user::insert(conn, &mobile, &hash).map_err(TxError::User)?;
                 db::qq_link::insert(conn, &app_id, &openid, user.id).map_err(TxError::Link)?;
                 Ok(user)
@@ -280,13 +357,16 @@ impl Accounts {
     }
 }
 
-/// Marks the bind token keyed `token` used, in the bind's own transaction.
-fn use_up(conn: &mut DbConn, token: &str) -> Result<(), TxError> {
+/// Marks the bind token keyed `token` used, and the SMS code that proved
+/// the mobile, in the bind's own transaction.
+fn use_up(conn: &mut DbConn, token: &str, proof: Option<&Proof>) -> Result<(), TxError> {
     let forget_at = db::now().saturating_add(BIND_TOKEN_TTL);
-    match db::oauth_state::use_once(conn, token, forget_at) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(TxError::TokenUsed),
-        Err(e) => Err(TxError::Other(e)),
+    if !db::oauth_state::use_once(conn, token, forget_at)? {
+        return Err(TxError::TokenUsed);
+    }
+    match proof.map(|p| p.use_up(conn)).transpose()? {
+        Some(false) => Err(TxError::CodeUsed),
+        _ => Ok(()),
     }
 }
 
@@ -298,6 +378,8 @@ enum CreateError {
 /// Why a bind's transaction was rolled back.
 enum TxError {
     TokenUsed,
+    /// A concurrent bind used the SMS code first.
+    CodeUsed,
     User(DbError),
     Link(DbError),
     Other(DbError),
@@ -320,6 +402,7 @@ impl From<TxError> for AccountError {
     fn from(e: TxError) -> Self {
         match e {
             TxError::TokenUsed => Self::TokenUsed,
+            TxError::CodeUsed => Self::SmsCodeInvalid,
             TxError::Link(e) if e.is_unique_violation() => Self::OpenIdTaken,
             TxError::User(e) | TxError::Link(e) | TxError::Other(e) => Self::Db(e),
             TxError::Diesel(e) => Self::Db(DbError::Query(e)),

@@ -14,6 +14,7 @@ use crate::password::HashError;
 use crate::qq::QqError;
 use crate::session::attempt::AttemptError;
 use crate::session::{SessionError, StateError};
+use crate::sms::SendRefused;
 use crate::templates::{ErrorPage, render};
 use crate::token::TokenError;
 
@@ -30,6 +31,8 @@ pub enum BindInputError {
     Mobile,
     #[error("the password has an impossible length")]
     Password,
+    #[error("the SMS code is not six digits")]
+    SmsCode,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,14 @@ pub enum AppError {
     Session(#[from] SessionError),
     #[error("template rendering failed: {0}")]
     Render(#[from] askama::Error),
+    #[error("no SMS code sent: {0}")]
+    Sms(#[from] SendRefused),
+    /// The image code typed is wrong, expired or used.
+    #[error("wrong image code")]
+    ImageCode,
+    /// An SMS code was asked for with neither an image code nor a bind in progress.
+    #[error("SMS code asked for without an image code or a bind token")]
+    SmsNotAllowed,
 }
 
 impl From<AttemptError> for AppError {
@@ -197,6 +208,12 @@ impl AppError {
                 "密码长度应为8到128个字符。",
                 TRY_QQ_AGAIN,
             ),
+            Self::BindInput(BindInputError::SmsCode) => (
+                S::BAD_REQUEST,
+                "短信验证码有误",
+                "短信验证码是6位数字，请检查后重新输入。",
+                TRY_QQ_AGAIN,
+            ),
             Self::Csrf => (
                 S::FORBIDDEN,
                 "页面已过期",
@@ -293,9 +310,58 @@ impl AppError {
                 "这个手机号的账号已经绑定了另一个QQ账号。",
                 TRY_QQ_AGAIN,
             ),
+            Self::Account(AccountError::NotProven) => (
+                S::BAD_REQUEST,
+                "请验证手机号",
+                "请获取并填写短信验证码；如果这个手机号已经注册，也可以输入它的正确密码。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Account(AccountError::SmsCodeRequired) => (
+                S::BAD_REQUEST,
+                "请填写短信验证码",
+                "请点击“获取验证码”，把收到的6位短信验证码填进来。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Account(AccountError::SmsCodeInvalid) => (
+                S::BAD_REQUEST,
+                "短信验证码不正确",
+                "短信验证码错误、已过期或已经用过，请重新获取。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Sms(SendRefused::TooSoon(_)) => (
+                S::TOO_MANY_REQUESTS,
+                "发送太频繁",
+                "验证码刚刚发送过，请一分钟后再获取。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Sms(SendRefused::DailyCap(_)) => (
+                S::TOO_MANY_REQUESTS,
+                "今天的次数已用完",
+                "今天获取短信验证码的次数太多了，请明天再试。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Sms(SendRefused::Sender(e)) => (
+                S::SERVICE_UNAVAILABLE,
+                "短信发送失败",
+                e.message(),
+                TRY_QQ_AGAIN,
+            ),
+            Self::ImageCode => (
+                S::BAD_REQUEST,
+                "图片验证码有误",
+                "图片验证码错误或已过期，请点击图片换一张后重新输入。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::SmsNotAllowed => (
+                S::BAD_REQUEST,
+                "无法发送验证码",
+                "请先用QQ登录，或填写图片验证码，再获取短信验证码。",
+                TRY_QQ_AGAIN,
+            ),
             Self::Unavailable => UNAVAILABLE,
+            Self::Sms(SendRefused::Db(e)) if e.is_unavailable() => UNAVAILABLE,
             Self::Account(AccountError::Db(e)) if e.is_unavailable() => UNAVAILABLE,
-            Self::Account(_) | Self::Session(_) | Self::Render(_) => (
+            Self::Account(_) | Self::Session(_) | Self::Render(_) | Self::Sms(SendRefused::Db(_)) => (
                 S::INTERNAL_SERVER_ERROR,
                 "出错了",
                 "服务器出现了问题，我们已记录下来。请稍后重试。",
@@ -322,7 +388,14 @@ impl AppError {
                         | AccountError::OpenIdTaken
                         | AccountError::UserHasOtherQq
                         | AccountError::Throttled(_)
+                        | AccountError::NotProven
+                        | AccountError::SmsCodeRequired
+                        | AccountError::SmsCodeInvalid
                 )
+                | Self::Sms(
+                    SendRefused::TooSoon(_) | SendRefused::DailyCap(_) | SendRefused::Sender(_)
+                )
+                | Self::SmsNotAllowed
         )
     }
 
@@ -336,16 +409,23 @@ impl AppError {
         )
     }
 
+    /// When to come back, in seconds, for a throttled or overloaded answer.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Account(AccountError::Throttled(after))
+            | Self::Sms(SendRefused::TooSoon(after) | SendRefused::DailyCap(after)) => Some(after.0),
+            Self::Account(AccountError::Hash(HashError::Busy)) => Some(HASHER_BUSY_RETRY_SECS),
+            _ => None,
+        }
+    }
+
     /// A throttled or overloaded answer says when to come back.
     pub fn add_retry_after(&self, response: &mut HttpResponse) {
-        let after = match self {
-            Self::Account(AccountError::Throttled(after)) => after.0,
-            Self::Account(AccountError::Hash(HashError::Busy)) => HASHER_BUSY_RETRY_SECS,
-            _ => return,
-        };
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(after));
+        if let Some(after) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(after));
+        }
     }
 
     /// Logs the whole cause chain, at a level that matches who is at fault.

@@ -24,6 +24,7 @@ use crate::secret::random_token;
 use crate::session::attempt::OAUTH_STATE_TTL;
 use crate::session::store::DbSessionStore;
 use crate::session::{SESSION_COOKIE, SessionLimits};
+use crate::sms::{Sender, SmsCodes};
 use crate::state::AppState;
 use crate::token::Keys;
 
@@ -82,15 +83,27 @@ impl Application {
         let idle = actix_web::cookie::time::Duration::seconds(
             i64::try_from(config.session_idle.as_secs()).unwrap_or(i64::MAX),
         );
+        let qq = QqClient::new(qq_config)?;
+        let keys = Keys::with_previous(&config.secret_key, config.secret_key_previous.as_ref());
+        let sms = SmsCodes::new(
+            db.clone(),
+            keys.sms_code.clone(),
+            Sender::new(&config.sms.sender)?,
+            &config.sms,
+        );
         let state = web::Data::new(AppState {
             accounts: Accounts::new(
                 db.clone(),
                 Hasher::new(cores(), config.hash_queue)?,
+                sms,
                 app_id,
                 config.free_tries,
+                config.sms.bind_require,
             ),
-            qq: QqClient::new(qq_config)?,
-            keys: Keys::with_previous(&config.secret_key, config.secret_key_previous.as_ref()),
+            qq_api: qq.with_redirect_uri(config.api_redirect_uri.clone()),
+            qq,
+            keys,
+            sms_ungated: config.sms.ungated,
             jwt_ttl: config.jwt_ttl,
             trusted_proxies: config.trusted_proxies.clone(),
             secure_cookies: config.is_https(),
@@ -242,7 +255,10 @@ fn qq_setup(config: &Config, local: SocketAddr) -> (QqConfig, Option<StandIn>) {
                     "SECRET_KEY is not set: a random one is used, so sessions end when the process stops."
                 );
             }
-            let dev = StandIn::development(app_key.clone(), &config.redirect_uri);
+            let dev = StandIn::development(
+                app_key.clone(),
+                &[&config.redirect_uri, &config.api_redirect_uri],
+            );
             let qq = QqConfig {
                 app_id: DEV_APP_ID.to_owned(),
                 app_key,

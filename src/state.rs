@@ -11,7 +11,10 @@ use crate::token::Keys;
 
 pub struct AppState {
     pub accounts: Accounts,
+    /// QQ for the pages: QQ sends people back to `QQ_REDIRECT_URI`.
     pub qq: QqClient,
+    /// QQ for the JSON API: back to `QQ_API_REDIRECT_URI` (a front end's page).
+    pub qq_api: QqClient,
     pub keys: Keys,
     /// Lifetime of the JSON API's login JWTs.
     pub jwt_ttl: Duration,
@@ -19,6 +22,8 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// Whether cookies are marked `Secure` (`QQ_REDIRECT_URI` is https).
     pub secure_cookies: bool,
+    /// SMS codes are sent without an image code or bind token (`QQLOGIN_SMS_UNGATED`).
+    pub sms_ungated: bool,
     /// The JSON API's login is not tied to the browser (`QQLOGIN_API_UNBOUND_LOGIN`).
     pub api_unbound_login: bool,
     /// The service's own origin (of `QQ_REDIRECT_URI`), when a request's `Host` will not do.

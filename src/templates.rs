@@ -29,6 +29,10 @@ pub struct BindPage<'a> {
     pub nickname: Option<&'a str>,
     pub mobile: &'a str,
     pub error: Option<&'a str>,
+    /// What happened to the person's last request, when it went well (a code was sent).
+    pub notice: Option<&'a str>,
+    /// Seconds before another code may be asked for (0: now): the button counts them down.
+    pub resend_in: u64,
     /// The token itself is unusable: offer to start the QQ login again.
     pub restart: bool,
     pub csrf_token: &'a str,

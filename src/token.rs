@@ -43,6 +43,28 @@ pub struct Keys {
     pub cookie_previous: Option<actix_web::cookie::Key>,
     bind: TokenKey,
     login: TokenKey,
+    /// Keys the stored SMS codes' HMACs.
+    pub sms_code: SmsCodeKey,
+}
+
+/// The HMAC key of stored SMS codes: a stolen database gives no code back,
+/// where a plain hash of six digits would fall to a million guesses.
+#[derive(Clone)]
+pub struct SmsCodeKey([u8; 32]);
+
+impl SmsCodeKey {
+    /// The stored form of `code` for `mobile`: hex HMAC-SHA256 over both, so a
+    /// code is bound to the mobile it was sent to.
+    pub fn hash(&self, mobile: &crate::domain::Mobile, code: &crate::domain::SmsCode) -> String {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
+            unreachable!("HMAC takes a key of any length")
+        };
+        mac.update(mobile.as_str().as_bytes());
+        mac.update(b":");
+        mac.update(code.expose().as_bytes());
+        base16ct::lower::encode_string(&mac.finalize().into_bytes())
+    }
 }
 
 /// One token kind's key: signs with the current secret, verifies with the
@@ -71,6 +93,7 @@ struct Derived {
     cookie: actix_web::cookie::Key,
     bind: [u8; 32],
     login: [u8; 32],
+    sms_code: [u8; 32],
 }
 
 fn derive_from(master: &SecretString) -> Derived {
@@ -87,14 +110,17 @@ fn derive_from(master: &SecretString) -> Derived {
         hk.expand(info, out)
             .expect("HKDF output length is within bounds"); // ok: constant length
     };
-    let (mut cookie, mut bind, mut login) = ([0u8; 64], [0u8; 32], [0u8; 32]);
+    let (mut cookie, mut bind, mut login, mut sms_code) =
+        ([0u8; 64], [0u8; 32], [0u8; 32], [0u8; 32]);
     expand(b"session cookie", &mut cookie);
     expand(b"qq bind token", &mut bind);
     expand(b"login jwt", &mut login);
+    expand(b"sms code hmac", &mut sms_code);
     Derived {
         cookie: actix_web::cookie::Key::from(&cookie),
         bind,
         login,
+        sms_code,
     }
 }
 
@@ -112,6 +138,7 @@ impl Keys {
         Self {
             bind: TokenKey::new(&current.bind, previous.as_ref().map(|p| &p.bind)),
             login: TokenKey::new(&current.login, previous.as_ref().map(|p| &p.login)),
+            sms_code: SmsCodeKey(current.sms_code),
             cookie: current.cookie,
             cookie_previous: previous.map(|p| p.cookie),
         }

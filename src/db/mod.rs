@@ -18,6 +18,7 @@ pub mod oauth_state;
 pub mod qq_link;
 pub mod schema;
 pub mod session;
+pub mod sms_code;
 pub mod user;
 
 use std::time::Duration;

@@ -44,7 +44,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     qq_links,
     sessions,
     login_failures,
-    used_oauth_states
+    used_oauth_states,
+    sms_codes,
+    sms_sends
 );
 
 diesel::table! {
@@ -53,5 +55,23 @@ diesel::table! {
         failures -> Integer,
         last_failure -> Timestamp,
         locked_until -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sms_codes (mobile) {
+        mobile -> Text,
+        code_hash -> Text,
+        sent_at -> Timestamp,
+        expires_at -> Timestamp,
+        wrong_tries -> Integer,
+    }
+}
+
+diesel::table! {
+    sms_sends (subject) {
+        subject -> Text,
+        sends -> Integer,
+        expires_at -> Timestamp,
     }
 }

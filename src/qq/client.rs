@@ -29,6 +29,17 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// bound keeps whatever a browser sends us from turning into a huge request.
 const MAX_CODE_LEN: usize = 512;
 
+/// QQ's authorize page with what every login sends alike, encoded once;
+/// [`QqClient::authorize_url`] appends the rest.
+fn authorize_query(page: &Url, app_id: &str, redirect_uri: &Url) -> Url {
+    let mut url = page.clone();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", app_id)
+        .append_pair("redirect_uri", redirect_uri.as_str());
+    url
+}
+
 /// The only permission requested: nickname (and avatar) for the account.
 const SCOPE: &str = "get_user_info";
 
@@ -98,7 +109,9 @@ struct Inner {
     app_id: String,
     app_key: SecretString,
     redirect_uri: Url,
-    /// QQ's authorize page with the query every login shares.
+    /// QQ's authorize page.
+    authorize_page: Url,
+    /// That page with the query every login shares.
     authorize_url: Url,
     token_url: Url,
     me_url: Url,
@@ -135,15 +148,9 @@ impl QqClient {
         if !is_http(&config.redirect_uri) {
             return Err(build_err("redirect URI must be http or https"));
         }
-        let mut authorize_url = endpoint(&config.authorize_base, &["oauth2.0", "authorize"])
+        let authorize_page = endpoint(&config.authorize_base, &["oauth2.0", "authorize"])
             .ok_or(build_err("authorize base must be an http or https URL"))?;
-        // What every login sends alike is encoded once, here; `authorize_url`
-        // appends the rest.
-        authorize_url
-            .query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &config.app_id)
-            .append_pair("redirect_uri", config.redirect_uri.as_str());
+        let authorize_url = authorize_query(&authorize_page, &config.app_id, &config.redirect_uri);
         let graph = |path: &[&str]| {
             endpoint(&config.graph_url, path)
                 .ok_or(build_err("graph URL must be an http or https URL"))
@@ -180,6 +187,7 @@ impl QqClient {
                 app_id: config.app_id,
                 app_key: config.app_key,
                 redirect_uri: config.redirect_uri,
+                authorize_page,
                 authorize_url,
                 token_url,
                 me_url,
@@ -187,6 +195,26 @@ impl QqClient {
                 timeout: config.timeout,
             }),
         })
+    }
+
+    /// The same client (and connection pool) for logins that QQ sends back
+    /// to another registered callback: the JSON API's front-end page.
+    pub fn with_redirect_uri(&self, redirect_uri: Url) -> Self {
+        let inner = &self.inner;
+        QqClient {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                app_id: inner.app_id.clone(),
+                app_key: inner.app_key.clone(),
+                authorize_page: inner.authorize_page.clone(),
+                authorize_url: authorize_query(&inner.authorize_page, &inner.app_id, &redirect_uri),
+                redirect_uri,
+                token_url: inner.token_url.clone(),
+                me_url: inner.me_url.clone(),
+                user_info_url: inner.user_info_url.clone(),
+                timeout: inner.timeout,
+            }),
+        }
     }
 
     /// The whole budget for one login's calls to QQ.

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::config::Origins;
+use crate::account::BindRequest;
 use crate::db::user::User;
 use crate::domain::{LocalPath, Mobile, Password};
 use crate::error::{ApiError, AppError, BindInputError};
@@ -22,6 +23,7 @@ use crate::qq::Display;
 use crate::session::attempt::{Flow, removal_cookie};
 use crate::session::rotation::accept_previous_key;
 use crate::session::{OAuthAttempt, StateError, UserSession};
+use crate::sms::Requester;
 use crate::state::AppState;
 use crate::token::PendingBind;
 
@@ -68,6 +70,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, origins: &Origins, sessions: &sup
             .route(web::get().to(exchange_code))
             .route(web::post().to(bind))
             .default_service(web::to(|| async { method_not_allowed("GET, POST") })),
+        origins,
+        sessions
+    ))
+    .service(json_face!(
+        web::resource("/sms_codes/{mobile}/")
+            .route(web::get().to(send_sms_code))
+            .default_service(web::to(|| async { method_not_allowed("GET") })),
         origins,
         sessions
     ))
@@ -139,7 +148,7 @@ fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
 async fn login_url(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let next = LocalPath::sanitize(query_param(&req, "next").as_deref());
     let url = if state.api_unbound_login {
-        state.qq.authorize_url(next.as_str(), Display::Pc)
+        state.qq_api.authorize_url(next.as_str(), Display::Pc)
     } else {
         let mut hop = own_url(&req, &state, HOP_PATH);
         hop.query_pairs_mut().append_pair("next", next.as_str());
@@ -180,19 +189,26 @@ fn own_url(req: &HttpRequest, state: &AppState, path: &str) -> Url {
 pub(super) async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let next = LocalPath::sanitize(query_param(&req, "next").as_deref());
     let attempt = OAuthAttempt::begin(&next, OffsetDateTime::now_utc().unix_timestamp());
-    let url = state.qq.authorize_url(next.as_str(), display_for(&req));
+    let url = state.qq_api.authorize_url(next.as_str(), display_for(&req));
     leave_for_qq(&url, &attempt, Flow::Api, &state)
 }
 
-/// A signed-in answer, as the original API gives it.
+/// A signed-in answer, as the original API gives it. A bind's also carries
+/// `id` (the same as `user_id`: half the original front ends read one, half
+/// the other) and the mobile.
 #[derive(Serialize)]
 struct LoggedIn<'a> {
     token: String,
     username: &'a str,
     user_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mobile: Option<&'a str>,
 }
 
 fn logged_in(state: &AppState, user: &User, status: StatusCode) -> Result<HttpResponse, ApiError> {
+    let bound = status == StatusCode::CREATED;
     let token = state
         .keys
         .issue_login_token(
@@ -208,6 +224,8 @@ fn logged_in(state: &AppState, user: &User, status: StatusCode) -> Result<HttpRe
             token,
             username: &user.username,
             user_id: user.id,
+            id: bound.then_some(user.id),
+            mobile: bound.then_some(user.mobile.as_str()),
         }))
 }
 
@@ -229,7 +247,7 @@ async fn exchange_code(
             .await
             .map_err(AppError::from)?;
     }
-    let mut answer = match arrive(&state.qq, &state.accounts, &code)
+    let mut answer = match arrive(&state.qq_api, &state.accounts, &code)
         .await
         .map_err(AppError::from)?
     {
@@ -256,6 +274,7 @@ async fn exchange_code(
 pub struct BindBody {
     mobile: Option<String>,
     password: Option<SecretString>,
+    sms_code: Option<String>,
     access_token: Option<String>,
 }
 
@@ -288,12 +307,69 @@ async fn bind(
     let mobile = Mobile::parse(&mobile).map_err(|_| AppError::from(BindInputError::Mobile))?;
     let password =
         Password::parse(password).map_err(|_| AppError::from(BindInputError::Password))?;
+    let sms_code = super::typed_sms_code(body.sms_code.as_deref()).map_err(AppError::from)?;
     let user = state
         .accounts
-        .bind(&pending, &mobile, password, super::client_ip(&req))
+        .bind(BindRequest {
+            pending: &pending,
+            mobile: &mobile,
+            password,
+            sms_code,
+            from: super::client_ip(&req),
+        })
         .await
         .map_err(AppError::from)?;
     logged_in(&state, &user, StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+pub struct SmsQuery {
+    image_code_id: Option<String>,
+    text: Option<String>,
+    access_token: Option<String>,
+}
+
+/// Sends an SMS code to the mobile in the path, for someone plausibly in the
+/// middle of a bind: a right image code, a live bind token, this browser's
+/// own bind in progress, or anyone under `QQLOGIN_SMS_UNGATED`.
+async fn send_sms_code(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: UserSession,
+    mobile: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mobile = Mobile::parse(&mobile).map_err(|_| AppError::from(BindInputError::Mobile))?;
+    let query: SmsQuery = serde_urlencoded::from_str(req.query_string())
+        .map_err(|_| ApiError::invalid("查询参数格式不正确"))?;
+    let mut who = Requester {
+        address: super::client_ip(&req),
+        openid: None,
+    };
+    let now = OffsetDateTime::now_utc();
+    let pending = query
+        .access_token
+        .as_deref()
+        .and_then(|t| state.keys.verify_bind_token(t, now).ok());
+    match (&query.image_code_id, &query.text, pending) {
+        (_, _, Some(pending)) => who.openid = Some(pending.openid),
+        (Some(id), Some(text), None) => state
+            .image_codes
+            .check(id, text)
+            .await
+            .map_err(AppError::from)?,
+        (None, None, None) if state.sms_ungated || session.bind_nonce().is_some() => {}
+        (Some(_), None, None) | (None, Some(_), None) => return Err(AppError::ImageCode.into()),
+        (None, None, None) => return Err(AppError::SmsNotAllowed.into()),
+    }
+    state
+        .accounts
+        .sms()
+        .send(&mobile, &who)
+        .await
+        .map_err(AppError::from)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(NO_STORE)
+        .json(serde_json::json!({ "message": "OK" })))
 }
 
 /// JSON, or form-encoded for old clients; anything else is 415.

@@ -5,13 +5,16 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpResponse, web};
 
 const APP_CSS: &str = include_str!("../../static/app.css");
+const BIND_JS: &str = include_str!("../../static/bind.js");
 
 pub async fn serve(file: web::Path<String>) -> HttpResponse {
-    match file.as_str() {
-        "app.css" => HttpResponse::Ok()
-            .insert_header((CONTENT_TYPE, "text/css; charset=utf-8"))
-            .insert_header((CACHE_CONTROL, "public, max-age=3600"))
-            .body(APP_CSS),
-        _ => HttpResponse::NotFound().finish(),
-    }
+    let (content_type, body) = match file.as_str() {
+        "app.css" => ("text/css; charset=utf-8", APP_CSS),
+        "bind.js" => ("text/javascript; charset=utf-8", BIND_JS),
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, content_type))
+        .insert_header((CACHE_CONTROL, "public, max-age=3600"))
+        .body(body)
 }

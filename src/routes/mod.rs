@@ -17,7 +17,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use std::sync::atomic::Ordering;
 
 use crate::config::Origins;
-use crate::error::AppError;
+use crate::domain::SmsCode;
+use crate::error::{AppError, BindInputError};
 use crate::session::rotation::accept_previous_key;
 use crate::session::store::DbSessionStore;
 use crate::state::AppState;
@@ -69,6 +70,7 @@ pub fn configure(
                 .route(api::HOP_PATH, web::get().to(api::start))
                 .route(callback_path, web::get().to(oauth::callback))
                 .route("/oauth/qq/bind", web::post().to(oauth::bind))
+                .route("/oauth/qq/sms", web::post().to(oauth::send_sms_code))
                 .default_service(web::to(not_found)),
         );
 }
@@ -175,4 +177,15 @@ fn check_csrf(req: &HttpRequest, state: &AppState, given: Option<&str>) -> Resul
 fn sent_by_browser(req: &HttpRequest) -> bool {
     let headers = req.headers();
     headers.contains_key("origin") || headers.contains_key("sec-fetch-site")
+}
+
+/// The SMS code a bind form carries: none when the field is absent or
+/// blank (an existing account may bind with its password alone).
+fn typed_sms_code(raw: Option<&str>) -> Result<Option<SmsCode>, BindInputError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(code) => SmsCode::parse(code)
+            .map(Some)
+            .map_err(|_| BindInputError::SmsCode),
+    }
 }

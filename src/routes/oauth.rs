@@ -8,7 +8,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{check_csrf, client_ip, form_page, logged_in_to};
+use super::{check_csrf, client_ip, form_page, logged_in_to, typed_sms_code};
+use crate::account::BindRequest;
 use crate::domain::{LocalPath, Mobile, Password};
 use crate::error::{AppError, BindInputError};
 use crate::flow::{Arrival, arrive};
@@ -16,6 +17,7 @@ use crate::qq::Display;
 use crate::secret::random_token;
 use crate::session::attempt::{Flow, removal_cookie};
 use crate::session::{CsrfToken, OAuthAttempt, StateError, UserSession};
+use crate::sms::{CODE_TTL, RESEND_AFTER, Requester, SendRefused};
 use crate::state::AppState;
 use crate::templates::BindPage;
 use crate::token::PendingBind;
@@ -141,6 +143,7 @@ pub struct BindForm {
     access_token: String,
     mobile: String,
     password: SecretString,
+    sms_code: Option<String>,
     csrf_token: Option<String>,
 }
 
@@ -165,9 +168,16 @@ pub async fn bind(
         }
         let mobile = Mobile::parse(&form.mobile).map_err(|_| BindInputError::Mobile)?;
         let password = Password::parse(form.password).map_err(|_| BindInputError::Password)?;
+        let sms_code = typed_sms_code(form.sms_code.as_deref())?;
         let user = state
             .accounts
-            .bind(&pending, &mobile, password, client_ip(&req))
+            .bind(BindRequest {
+                pending: &pending,
+                mobile: &mobile,
+                password,
+                sms_code,
+                from: client_ip(&req),
+            })
             .await?;
         Ok::<_, AppError>((user, pending.next))
     };
@@ -176,33 +186,119 @@ pub async fn bind(
             session.log_in(user.id)?;
             Ok(logged_in_to(next.as_str(), &state))
         }
-        Err(e) if e.belongs_on_the_bind_form() => {
-            log::info!("bind refused: {e}");
-            let mobile_typed: String = form.mobile.chars().take(20).collect();
-            let mut page = bind_page(
-                &req,
-                &state,
-                e.explain().status,
-                &form.access_token,
-                nickname.as_deref(),
-                &mobile_typed,
-                Some(Refusal {
-                    message: e.explain().detail,
-                    restart: e.restarts_the_bind(),
-                }),
-            )?;
-            e.add_retry_after(&mut page);
-            Ok(page)
-        }
-        Err(e) => Err(e),
+        Err(e) => refused_on_the_form(&req, &state, &form.access_token, nickname, &form.mobile, e),
     }
 }
 
-/// Why the bind form came back, and whether its token is beyond use (then
-/// the page offers to start the QQ login again).
+#[derive(Deserialize)]
+pub struct SmsForm {
+    access_token: String,
+    mobile: String,
+    csrf_token: Option<String>,
+}
+
+/// The bind page's "获取验证码": sends a code to the mobile typed, for the
+/// bind in progress in this browser, and shows the page again with a notice.
+pub async fn send_sms_code(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: UserSession,
+    form: web::Form<SmsForm>,
+) -> Result<HttpResponse, AppError> {
+    check_csrf(&req, &state, form.csrf_token.as_deref())?;
+    let form = form.into_inner();
+    let pending = state
+        .keys
+        .verify_bind_token(&form.access_token, OffsetDateTime::now_utc());
+    let nickname = pending.as_ref().ok().and_then(|p| p.nickname.clone());
+    let sent = async {
+        let pending = pending.map_err(|_| BindInputError::Token)?;
+        if pending.browser.is_none() || pending.browser != session.bind_nonce() {
+            return Err(BindInputError::OtherBrowser.into());
+        }
+        let mobile = Mobile::parse(&form.mobile).map_err(|_| BindInputError::Mobile)?;
+        let who = Requester {
+            address: client_ip(&req),
+            openid: Some(pending.openid),
+        };
+        let code = state.accounts.sms().send(&mobile, &who).await?;
+        Ok::<_, AppError>((mobile, code))
+    };
+    match sent.await {
+        Ok((mobile, code)) => {
+            let mut notice = format!(
+                "验证码已发送到 {}，{} 分钟内有效。",
+                masked(&mobile),
+                CODE_TTL.as_secs() / 60
+            );
+            if state.accounts.sms().shows_code() {
+                notice.push_str(&format!("（开发模式，不发短信：验证码是 {}）", code.expose()));
+            }
+            let csrf = CsrfToken::of(&req, &state.keys);
+            let page = BindPage {
+                access_token: &form.access_token,
+                nickname: nickname.as_deref(),
+                mobile: mobile.as_str(),
+                error: None,
+                notice: Some(&notice),
+                resend_in: RESEND_AFTER.as_secs(),
+                restart: false,
+                csrf_token: csrf.as_str(),
+            };
+            form_page(&state, StatusCode::OK, &page, &csrf)
+        }
+        Err(e) => refused_on_the_form(&req, &state, &form.access_token, nickname, &form.mobile, e),
+    }
+}
+
+/// `13800138000` as `138****8000`: enough for the person to recognise.
+fn masked(mobile: &Mobile) -> String {
+    let m = mobile.as_str();
+    format!("{}****{}", &m[..3], &m[7..])
+}
+
+/// The bind form again, with the reason next to it, for a failure that
+/// belongs there; any other failure is its own error page.
+fn refused_on_the_form(
+    req: &HttpRequest,
+    state: &AppState,
+    access_token: &str,
+    nickname: Option<String>,
+    mobile_typed: &str,
+    e: AppError,
+) -> Result<HttpResponse, AppError> {
+    if !e.belongs_on_the_bind_form() {
+        return Err(e);
+    }
+    log::info!("bind refused: {e}");
+    let mobile_typed: String = mobile_typed.chars().take(20).collect();
+    let explained = e.explain();
+    let mut page = bind_page(
+        req,
+        state,
+        explained.status,
+        access_token,
+        nickname.as_deref(),
+        &mobile_typed,
+        Some(Refusal {
+            message: explained.detail,
+            restart: e.restarts_the_bind(),
+            resend_in: match &e {
+                AppError::Sms(SendRefused::TooSoon(after)) => after.0,
+                _ => 0,
+            },
+        }),
+    )?;
+    e.add_retry_after(&mut page);
+    Ok(page)
+}
+
+/// Why the bind form came back, whether its token is beyond use (then the
+/// page offers to start the QQ login again), and how long the send button waits.
 struct Refusal<'a> {
     message: &'a str,
     restart: bool,
+    resend_in: u64,
 }
 
 fn bind_page(
@@ -220,6 +316,8 @@ fn bind_page(
         nickname,
         mobile,
         error: refusal.as_ref().map(|r| r.message),
+        notice: None,
+        resend_in: refusal.as_ref().map_or(0, |r| r.resend_in),
         restart: refusal.as_ref().is_some_and(|r| r.restart),
         csrf_token: csrf.as_str(),
     };

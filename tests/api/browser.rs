@@ -130,9 +130,10 @@ async fn wrong_password_shows_the_form_again_with_the_reason(backend: Backend) {
             .click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
             .await;
         phone.assert_page("绑定账号", "/oauth/qq/bind").await;
+        // Without an SMS code, whether the number is registered stays private.
         assert_eq!(
             phone.error_text().await,
-            "这个手机号已经注册，但密码不正确。"
+            "请获取并填写短信验证码；如果这个手机号已经注册，也可以输入它的正确密码。"
         );
         assert!(
             phone.body_text().await.contains("「小刚」"),
@@ -147,11 +148,7 @@ async fn wrong_password_shows_the_form_again_with_the_reason(backend: Backend) {
         phone.screenshot("bind-error").await;
 
         // The same page, corrected: a new mobile creates the account and logs in.
-        phone.fill("#mobile", "13900139000").await;
-        phone.fill("#password", PASSWORD).await;
-        phone
-            .click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
-            .await;
+        phone.bind_new_mobile("13900139000", PASSWORD).await;
         phone.assert_page("首页", "/").await;
         assert_eq!(phone.h1().await, "你好，13900139000");
     })
@@ -182,6 +179,15 @@ async fn screenshots_of_the_pages_on_a_phone(backend: Backend) {
         phone.screenshot("bind").await;
 
         phone.fill("#mobile", MOBILE).await;
+        phone
+            .click(Locator::XPath("//button[normalize-space()='获取验证码']"))
+            .await;
+        phone.assert_page("绑定账号", "/oauth/qq/sms").await;
+        phone.assert_fits_the_screen().await;
+        phone.screenshot("bind-code-sent").await;
+        let notice = phone.text_of("[role=status]").await;
+        let code: String = notice.split("验证码是 ").nth(1).unwrap().chars().take(6).collect();
+        phone.fill("#sms_code", &code).await;
         phone.fill("#password", PASSWORD).await;
         phone
             .click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
@@ -422,11 +428,30 @@ impl Phone {
             "the bind page names the QQ account: {}",
             self.where_am_i().await
         );
+        self.bind_new_mobile(mobile, password).await;
+        self.assert_page("首页", "/").await;
+    }
+
+    /// On the bind page: a new mobile, its SMS code (the development sender
+    /// shows it on the page), a password, and 绑定并登录.
+    async fn bind_new_mobile(&self, mobile: &str, password: &str) {
         self.fill("#mobile", mobile).await;
+        self.click(Locator::XPath("//button[normalize-space()='获取验证码']"))
+            .await;
+        self.assert_page("绑定账号", "/oauth/qq/sms").await;
+        let notice = self.text_of("[role=status]").await;
+        let code: String = notice
+            .split("验证码是 ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("the notice shows the code: {notice}"))
+            .chars()
+            .take(6)
+            .collect();
+        assert_eq!(self.value("#mobile").await, mobile, "the mobile is kept");
+        self.fill("#sms_code", &code).await;
         self.fill("#password", password).await;
         self.click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
             .await;
-        self.assert_page("首页", "/").await;
     }
 }
 

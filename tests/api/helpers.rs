@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use qqlogin::config::{Config, DatabaseUrl, QqMode};
+use qqlogin::config::{Config, DatabaseUrl, QqMode, SenderConfig};
 use qqlogin::db::{Db, DbConn};
 use qqlogin::startup::Application;
 use reqwest::header::LOCATION;
@@ -18,10 +18,14 @@ use url::Url;
 
 use qqlogin::qq::stand_in::{self, StandIn};
 
+pub use crate::sms_webhook::SmsInbox;
+
 pub const APP_ID: &str = "101474184";
 pub const APP_KEY: &str = "c9b9d2c3b5a1e5f0c1e8b7f3a2d1c4e5";
 pub const SECRET_KEY: &str = "test-secret-key-test-secret-key-test-secret-key-test-secret-key-0123";
 pub const PASSWORD: &str = "correct horse battery";
+/// The secret the service signs its SMS webhook calls with.
+pub const SMS_WEBHOOK_SECRET: &str = "test-sms-webhook-secret";
 
 /// Which database a test runs on.
 #[derive(Clone, Debug)]
@@ -127,6 +131,8 @@ pub struct TestApp {
     pub address: String,
     pub port: u16,
     pub qq: stand_in::Running,
+    /// Where the service's SMS codes arrive (its `webhook` sender's receiver).
+    pub sms: SmsInbox,
     /// The same database the application uses, for asserting on rows.
     pub db: Db,
     pub config: Config,
@@ -163,6 +169,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     let _ = env_logger::builder().is_test(true).try_init();
     let qq = StandIn::new(APP_ID, APP_KEY).start().await.unwrap();
+    let sms = SmsInbox::start(SMS_WEBHOOK_SECRET).await;
     let test_db = options.database.is_none().then(|| TestDb::new(&backend));
     let database = options
         .database
@@ -182,7 +189,12 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     config.db_timeout = Duration::from_secs(2);
     config.workers = Some(2);
     config.cors_origins = qqlogin::config::Origins(options.cors_origins);
+    config.sms.sender = SenderConfig::Webhook {
+        url: Url::parse(&sms.url()).unwrap(),
+        secret: SecretString::from(SMS_WEBHOOK_SECRET.to_owned()),
+    };
     config.qq = if options.dev_mode {
+        config.sms.sender = SenderConfig::Log;
         QqMode::DevStandIn
     } else {
         QqMode::Real {
@@ -202,6 +214,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         address,
         port,
         qq,
+        sms,
         db,
         config,
         _test_db: test_db,
@@ -376,19 +389,115 @@ impl TestApp {
         self.callback(browser, &code, &state).await
     }
 
-    /// Submits the bind form of `page` with a mobile and password.
+    /// Submits the bind form of `page` with a mobile and password, as a
+    /// person would: for a mobile without an account, with an SMS code asked
+    /// for through the page's button first.
     pub async fn bind(&self, browser: &Browser, page: &Page, mobile: &str, password: &str) -> Page {
+        let code = if self.has_account(mobile).await {
+            None
+        } else {
+            Some(self.page_sms_code(browser, page, mobile).await)
+        };
+        self.bind_with_code(browser, page, mobile, password, code.as_deref())
+            .await
+    }
+
+    /// Submits the bind form of `page` as typed: `sms_code` as given.
+    pub async fn bind_with_code(
+        &self,
+        browser: &Browser,
+        page: &Page,
+        mobile: &str,
+        password: &str,
+        sms_code: Option<&str>,
+    ) -> Page {
         let token = page
             .field("access_token")
             .expect("bind page has access_token");
         let csrf = page.field("csrf_token").expect("bind page has csrf_token");
-        let form = [
+        let mut form = vec![
             ("access_token", token.as_str()),
             ("csrf_token", csrf.as_str()),
             ("mobile", mobile),
             ("password", password),
         ];
+        if let Some(code) = sms_code {
+            form.push(("sms_code", code));
+        }
         self.post_form(browser, "/oauth/qq/bind", &form).await
+    }
+
+    /// Presses the bind page's "获取验证码" for `mobile`; the page that answers.
+    pub async fn press_send_sms(&self, browser: &Browser, page: &Page, mobile: &str) -> Page {
+        let token = page.field("access_token").expect("bind page has access_token");
+        let csrf = page.field("csrf_token").expect("bind page has csrf_token");
+        let form = [
+            ("access_token", token.as_str()),
+            ("csrf_token", csrf.as_str()),
+            ("mobile", mobile),
+        ];
+        self.post_form(browser, "/oauth/qq/sms", &form).await
+    }
+
+    /// An SMS code for `mobile`, asked for on the bind page and taken from
+    /// the inbox (or, in development mode, from the page's notice).
+    pub async fn page_sms_code(&self, browser: &Browser, page: &Page, mobile: &str) -> String {
+        let sent = self.press_send_sms(browser, page, mobile).await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        if let Some(at) = sent.body.find("验证码是 ") {
+            return sent.body[at + "验证码是 ".len()..].chars().take(6).collect();
+        }
+        self.sms
+            .code_for(mobile)
+            .await
+            .expect("the SMS code reaches the webhook")
+    }
+
+    /// An SMS code for `mobile`, asked for with an API bind token and taken from the inbox.
+    pub async fn api_sms_code(&self, access_token: &str, mobile: &str) -> String {
+        let response = self.ask_sms_code(mobile, &[("access_token", access_token)]).await;
+        let status = response.status();
+        assert_eq!(status, 200, "{}", response.text().await.unwrap());
+        self.sms
+            .code_for(mobile)
+            .await
+            .expect("the SMS code reaches the webhook")
+    }
+
+    /// [`Self::api_sms_code`], or nothing when the service sends none.
+    pub async fn try_api_sms_code(&self, access_token: &str, mobile: &str) -> Option<String> {
+        let response = self.ask_sms_code(mobile, &[("access_token", access_token)]).await;
+        if response.status() != 200 {
+            return None;
+        }
+        self.sms.code_for(mobile).await
+    }
+
+    /// `GET /sms_codes/<mobile>/` with this query, from a program without cookies.
+    pub async fn ask_sms_code(&self, mobile: &str, query: &[(&str, &str)]) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(self.url(&format!("/sms_codes/{mobile}/")))
+            .query(query)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Whether an account with this mobile exists.
+    pub async fn has_account(&self, mobile: &str) -> bool {
+        let mobile = mobile.to_owned();
+        self.db
+            .run(move |conn| {
+                use diesel::prelude::*;
+                use qqlogin::db::schema::users;
+                Ok(users::table
+                    .filter(users::mobile.eq(mobile))
+                    .count()
+                    .get_result::<i64>(conn)?)
+            })
+            .await
+            .unwrap()
+            > 0
     }
 
     /// First QQ login of `openid`, bound to a new account for `mobile`.

@@ -98,8 +98,23 @@ async fn exchange_in(app: &TestApp, browser: &Browser, code: &str) -> Answer {
     Answer::from(browser.client.get(app.url(&path)).send().await.unwrap()).await
 }
 
-/// `POST /oauth/qq/users/` with a JSON body.
+/// `POST /oauth/qq/users/` with a JSON body, as a person would send it: for
+/// a well-formed mobile without an account, with an SMS code asked for first.
 async fn post_bind(app: &TestApp, body: &Value) -> Answer {
+    let mut body = body.clone();
+    if let (Some(mobile), Some(token)) = (body["mobile"].as_str(), body["access_token"].as_str())
+        && body.get("sms_code").is_none()
+        && let Ok(mobile) = qqlogin::domain::Mobile::parse(mobile)
+        && !app.has_account(mobile.as_str()).await
+        && let Some(code) = app.try_api_sms_code(token, mobile.as_str()).await
+    {
+        body["sms_code"] = Value::from(code);
+    }
+    post_bind_as_typed(app, &body).await
+}
+
+/// `POST /oauth/qq/users/` with exactly this JSON body.
+async fn post_bind_as_typed(app: &TestApp, body: &Value) -> Answer {
     let response = client()
         .post(app.url("/oauth/qq/users/"))
         .json(body)

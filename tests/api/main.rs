@@ -15,7 +15,10 @@ mod operations;
 mod qq_client;
 mod qq_faults;
 mod security;
+mod sms_codes;
 #[path = "../support/skip.rs"]
 mod skip;
+#[path = "../support/sms_webhook.rs"]
+mod sms_webhook;
 mod startup;
 mod storage;

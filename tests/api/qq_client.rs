@@ -177,7 +177,7 @@ async fn authorize_round_trip() {
 async fn the_development_page_sends_back_only_to_the_registered_redirect_uri() {
     let fake = StandIn::development(
         SecretString::from(APP_KEY),
-        &Url::parse(REDIRECT_URI).unwrap(),
+        &[&Url::parse(REDIRECT_URI).unwrap()],
     )
     .start()
     .await

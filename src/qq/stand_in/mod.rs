@@ -137,9 +137,9 @@ pub enum Fault {
 
 /// How `/oauth2.0/authorize` gets the person's consent.
 enum Consent {
-    /// A page where a person types any nickname; only this redirect URI is
-    /// registered, as at QQ.
-    Page { redirect_uri: String },
+    /// A page where a person types any nickname; only these redirect URIs
+    /// are registered, as at QQ.
+    Page { redirect_uris: Vec<String> },
     /// At once, as [`DEFAULT_OPENID`], for any redirect URI.
     Automatic,
 }
@@ -203,10 +203,11 @@ impl StandIn {
     }
 
     /// Development mode's QQ: [`DEV_APP_ID`] with `app_key`, a page where a
-    /// person picks a nickname, and only `redirect_uri` registered.
-    pub fn development(app_key: SecretString, redirect_uri: &Url) -> Self {
+    /// person picks a nickname, and only `redirect_uris` registered (the
+    /// pages' callback and the JSON API's).
+    pub fn development(app_key: SecretString, redirect_uris: &[&Url]) -> Self {
         let consent = Consent::Page {
-            redirect_uri: redirect_uri.as_str().to_owned(),
+            redirect_uris: redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
         };
         Self::build(DEV_APP_ID, app_key, consent, Codes::Granted, false)
     }
@@ -437,7 +438,7 @@ impl Inner {
     fn accepted_redirect(&self, uri: Option<&str>) -> Option<Url> {
         let uri = uri.filter(|u| !u.is_empty())?;
         match &self.consent {
-            Consent::Page { redirect_uri } if uri != redirect_uri => None,
+            Consent::Page { redirect_uris } if !redirect_uris.iter().any(|r| r == uri) => None,
             _ => Url::parse(uri).ok(),
         }
     }

@@ -1,0 +1,21 @@
+// The bind page's "获取验证码" button: after a code was sent, it waits out the
+// resend interval with a countdown. Without JavaScript the button still
+// works; the server then answers a press that comes too soon with a notice.
+(function () {
+  var button = document.getElementById("send-sms");
+  if (!button) return;
+  var left = parseInt(button.getAttribute("data-wait"), 10) || 0;
+  var label = button.textContent;
+  function tick() {
+    if (left <= 0) {
+      button.disabled = false;
+      button.textContent = label;
+      return;
+    }
+    button.disabled = true;
+    button.textContent = left + "秒后重新获取";
+    left -= 1;
+    setTimeout(tick, 1000);
+  }
+  tick();
+})();
