@@ -100,6 +100,15 @@ impl From<ArrivalError> for AppError {
     }
 }
 
+impl From<crate::image_code::ImageCodeError> for AppError {
+    fn from(e: crate::image_code::ImageCodeError) -> Self {
+        match e {
+            crate::image_code::ImageCodeError::Invalid => Self::ImageCode,
+            crate::image_code::ImageCodeError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         Self::Account(AccountError::Db(e))

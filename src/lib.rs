@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod flow;
+pub mod image_code;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod limits;

@@ -24,6 +24,7 @@ use crate::secret::random_token;
 use crate::session::attempt::OAUTH_STATE_TTL;
 use crate::session::store::DbSessionStore;
 use crate::session::{SESSION_COOKIE, SessionLimits};
+use crate::image_code::ImageCodes;
 use crate::sms::{Sender, SmsCodes};
 use crate::state::AppState;
 use crate::token::Keys;
@@ -52,6 +53,8 @@ pub enum StartupError {
     Qq(#[from] QqError),
     #[error("password hasher: {0}")]
     Hasher(#[from] HashError),
+    #[error("SMS sender: {0}")]
+    Sms(#[from] crate::sms::SendError),
 }
 
 /// A built, listening application.
@@ -92,6 +95,7 @@ impl Application {
             &config.sms,
         );
         let state = web::Data::new(AppState {
+            image_codes: ImageCodes::new(db.clone()),
             accounts: Accounts::new(
                 db.clone(),
                 Hasher::new(cores(), config.hash_queue)?,

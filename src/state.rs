@@ -5,12 +5,14 @@ use std::time::Duration;
 use std::sync::atomic::AtomicBool;
 
 use crate::account::Accounts;
+use crate::image_code::ImageCodes;
 use crate::proxy::TrustedProxies;
 use crate::qq::QqClient;
 use crate::token::Keys;
 
 pub struct AppState {
     pub accounts: Accounts,
+    pub image_codes: ImageCodes,
     /// QQ for the pages: QQ sends people back to `QQ_REDIRECT_URI`.
     pub qq: QqClient,
     /// QQ for the JSON API: back to `QQ_API_REDIRECT_URI` (a front end's page).

@@ -9,6 +9,7 @@ use qqlogin::config::BindRequireSms;
 use qqlogin::db::schema::sms_codes;
 use serde_json::{Value, json};
 
+use crate::backend_tests;
 use crate::helpers::{
     Backend, Browser, Options, PASSWORD, TestApp, new_openid, spawn_app, spawn_app_with,
 };

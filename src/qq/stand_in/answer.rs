@@ -134,10 +134,10 @@ fn authorize(qq: &Inner, req: &Incoming) -> HttpResponse {
     };
     let state = req.param("state");
     match &qq.consent {
-        Consent::Page { redirect_uri } => {
+        Consent::Page { .. } => {
             let page = AuthorizePage {
                 client_id: &qq.app_id,
-                redirect_uri,
+                redirect_uri: req.param("redirect_uri").unwrap_or_default(),
                 state: state.unwrap_or_default(),
             };
             render(StatusCode::OK, &page)
