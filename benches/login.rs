@@ -27,8 +27,8 @@ use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -39,6 +39,14 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::header::{CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+
+#[path = "../tests/support/sms_webhook.rs"]
+mod sms_webhook;
+
+/// Where the service's SMS codes arrive: its `webhook` sender's receiver,
+/// in this process, started once.
+static SMS: OnceLock<sms_webhook::SmsWebhook> = OnceLock::new();
+const SMS_WEBHOOK_SECRET: &str = "bench-sms-webhook-secret";
 
 const APP_ID: &str = "101000001";
 const APP_KEY: &str = "bench-app-key";
@@ -866,7 +874,18 @@ async fn bind(client: &mut Client, openid: &str, n: u64, mobile: &str) -> anyhow
         "unbound callback",
     )?;
     let token = json_string(&reply.body, "access_token")?;
-    let body = serde_json::json!({ "mobile": mobile, "password": PASSWORD, "access_token": token });
+    let reply = client
+        .get(&format!("/sms_codes/{mobile}/?access_token={token}"))
+        .await?;
+    expect(&reply, StatusCode::OK, "{\"message\"", "SMS code")?;
+    let code = match SMS.get() {
+        Some(inbox) => inbox.code_for(mobile).await,
+        None => None,
+    }
+    .ok_or_else(|| anyhow!("no SMS code arrived for {mobile}"))?;
+    let body = serde_json::json!({
+        "mobile": mobile, "password": PASSWORD, "sms_code": code, "access_token": token,
+    });
     let started = Instant::now();
     let reply = client
         .send(
@@ -1206,6 +1225,12 @@ impl Bench {
                 format!("http://{addr}/oauth/qq/callback"),
             )
             .env("QQLOGIN_DB_POOL_SIZE", self.knobs.db_pool.to_string())
+            .env("QQLOGIN_SMS_SENDER", "webhook")
+            .env(
+                "QQLOGIN_SMS_WEBHOOK_URL",
+                SMS.get().map(|s| s.url()).unwrap_or_default(),
+            )
+            .env("QQLOGIN_SMS_WEBHOOK_SECRET", SMS_WEBHOOK_SECRET)
             // The load generator's clients stand behind the trusted proxy (`Client`).
             .env("QQLOGIN_TRUSTED_PROXIES", "127.0.0.1")
             .env("RUST_LOG", "warn");
@@ -1826,6 +1851,9 @@ fn run() -> anyhow::Result<ExitCode> {
     knobs.pg_url = pg_url.clone().unwrap_or_default();
     let sqlite_url = format!("sqlite://{}", dir.path().join("bench.db").display());
 
+    let inbox = rt.block_on(sms_webhook::SmsWebhook::start(SMS_WEBHOOK_SECRET));
+    SMS.set(inbox)
+        .map_err(|_| anyhow!("the SMS receiver was started twice"))?;
     let qq_fast = Bench::spawn_stand_in(&bins, dir.path(), 0)?;
     let qq_slow = Bench::spawn_stand_in(&bins, dir.path(), knobs.delay_ms)?;
     let mut bench = Bench {

@@ -315,8 +315,9 @@ impl Accounts {
         let proof = proof.cloned();
         self.db
             .transaction(move |conn| {
-                use_up(conn, &token, proof.as_ref())?;
-                db::qq_link::insert(conn, &app_id, &openid, user_id).map_err(TxError::Link)
+                use_up_token(conn, &token)?;
+                db::qq_link::insert(conn, &app_id, &openid, user_id).map_err(TxError::Link)?;
+                use_up_code(conn, proof.as_ref())
             })
             .await
             .map_err(AccountError::from)?;
@@ -344,9 +345,10 @@ impl Accounts {
         let proof = proof.clone();
         self.db
             .transaction(move |conn| {
-                use_up(conn, &token, Some(&proof))?;
+                use_up_token(conn, &token)?;
                 let user = db::user::insert(conn, &mobile, &hash).map_err(TxError::User)?;
                 db::qq_link::insert(conn, &app_id, &openid, user.id).map_err(TxError::Link)?;
+                use_up_code(conn, Some(&proof))?;
                 Ok(user)
             })
             .await
@@ -357,13 +359,20 @@ impl Accounts {
     }
 }
 
-/// Marks the bind token keyed `token` used, and the SMS code that proved
-/// the mobile, in the bind's own transaction.
-fn use_up(conn: &mut DbConn, token: &str, proof: Option<&Proof>) -> Result<(), TxError> {
+/// Marks the bind token keyed `token` used, in the bind's own transaction.
+fn use_up_token(conn: &mut DbConn, token: &str) -> Result<(), TxError> {
     let forget_at = db::now().saturating_add(BIND_TOKEN_TTL);
-    if !db::oauth_state::use_once(conn, token, forget_at)? {
-        return Err(TxError::TokenUsed);
+    if db::oauth_state::use_once(conn, token, forget_at)? {
+        Ok(())
+    } else {
+        Err(TxError::TokenUsed)
     }
+}
+
+/// Uses up the SMS code that proved the mobile, last in the bind's
+/// transaction: a bind that lost a race on the account or the link says so,
+/// rather than that its code is gone.
+fn use_up_code(conn: &mut DbConn, proof: Option<&Proof>) -> Result<(), TxError> {
     match proof.map(|p| p.use_up(conn)).transpose()? {
         Some(false) => Err(TxError::CodeUsed),
         _ => Ok(()),

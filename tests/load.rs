@@ -18,11 +18,16 @@ use qqlogin::db::Db;
 use qqlogin::db::schema::{qq_links, users};
 use qqlogin::qq::stand_in::{Running, StandIn};
 
+#[path = "support/sms_webhook.rs"]
+mod sms_webhook;
+use sms_webhook::SmsWebhook;
+
 const APP_ID: &str = "101474184";
 const APP_KEY: &str = "load-test-app-key";
 const BROWSERS: usize = 200;
 /// Distinct QQ accounts: fewer than browsers, so binds of one openid race.
 const OPENIDS: usize = 150;
+const SMS_WEBHOOK_SECRET: &str = "load-test-sms-webhook-secret";
 
 struct Server {
     child: Child,
@@ -35,7 +40,7 @@ impl Drop for Server {
     }
 }
 
-fn start_server(db_path: &str, graph_url: &str) -> Server {
+fn start_server(db_path: &str, graph_url: &str, sms_webhook_url: &str) -> Server {
     let bin =
         std::env::var("QQLOGIN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_qqlogin").to_owned());
     let mut child = Command::new(bin)
@@ -45,6 +50,9 @@ fn start_server(db_path: &str, graph_url: &str) -> Server {
         .env("QQ_APP_ID", APP_ID)
         .env("QQ_APP_KEY", APP_KEY)
         .env("QQ_GRAPH_URL", graph_url)
+        .env("QQLOGIN_SMS_SENDER", "webhook")
+        .env("QQLOGIN_SMS_WEBHOOK_URL", sms_webhook_url)
+        .env("QQLOGIN_SMS_WEBHOOK_SECRET", SMS_WEBHOOK_SECRET)
         .env("SECRET_KEY", "load-test-secret-".repeat(5))
         .env("QQLOGIN_DB_POOL_SIZE", "8")
         // Each browser comes from an address of its own, as behind nginx:
@@ -89,7 +97,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// One browser's QQ login (and bind, the first time). Returns the final status
 /// or `0` for a transport error.
-async fn log_in(base: &str, qq: &Running, openid: &str, browser: usize) -> u16 {
+async fn log_in(base: &str, qq: &Running, sms: &SmsWebhook, openid: &str, browser: usize) -> u16 {
     let mut headers = reqwest::header::HeaderMap::new();
     let address = format!("10.0.{}.{}", browser / 256, browser % 256);
     headers.insert("x-forwarded-for", address.parse().unwrap());
@@ -149,10 +157,26 @@ async fn log_in(base: &str, qq: &Running, openid: &str, browser: usize) -> u16 {
         return 599;
     };
     let mobile = format!("139{:08}", openid_number(openid));
+    // The bind page's button; a browser racing another for the same person
+    // may be told "too soon" (429), and then uses the code the first one got.
+    let ask = [
+        ("access_token", token.clone()),
+        ("csrf_token", csrf.clone()),
+        ("mobile", mobile.clone()),
+    ];
+    match client.post(format!("{base}/oauth/qq/sms")).form(&ask).send().await {
+        Ok(sent) if matches!(sent.status().as_u16(), 200 | 429) => {}
+        Ok(sent) => return sent.status().as_u16(),
+        Err(_) => return 0,
+    }
+    let Some(code) = sms.code_for(&mobile).await else {
+        return 598;
+    };
     let form = [
         ("access_token", token),
         ("csrf_token", csrf),
         ("mobile", mobile),
+        ("sms_code", code),
         ("password", "load-test-pass".into()),
     ];
     match client
@@ -171,18 +195,23 @@ fn openid_number(openid: &str) -> u64 {
 }
 
 /// `BROWSERS` browsers logging in back to back for `duration`.
-async fn round(base: &str, qq: &Arc<Running>, duration: Duration) -> BTreeMap<u16, usize> {
+async fn round(
+    base: &str,
+    qq: &Arc<Running>,
+    sms: &Arc<SmsWebhook>,
+    duration: Duration,
+) -> BTreeMap<u16, usize> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for browser in 0..BROWSERS {
-        let (base, qq, stop) = (base.to_owned(), qq.clone(), stop.clone());
+        let (base, qq, sms, stop) = (base.to_owned(), qq.clone(), sms.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut seen = BTreeMap::new();
             let mut i = browser;
             while !stop.load(Ordering::Relaxed) {
                 let openid = format!("{:024X}{:08}", 0xA11CE, i % OPENIDS);
                 *seen
-                    .entry(log_in(&base, &qq, &openid, browser).await)
+                    .entry(log_in(&base, &qq, &sms, &openid, browser).await)
                     .or_insert(0) += 1;
                 i += 7;
             }
@@ -205,14 +234,15 @@ async fn two_hundred_browsers_for_twenty_seconds_lose_nothing() {
     let qq = Arc::new(StandIn::new(APP_ID, APP_KEY).start().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("load.db").to_string_lossy().into_owned();
-    let server = start_server(&db_path, &qq.base_url);
+    let sms = Arc::new(SmsWebhook::start(SMS_WEBHOOK_SECRET).await);
+    let server = start_server(&db_path, &qq.base_url, &sms.url());
     let base = format!("http://127.0.0.1:{}", server.port);
 
     eprintln!("load: idle RSS {} KiB", rss_kib(server.child.id()));
     let started = Instant::now();
-    let first = round(&base, &qq, Duration::from_secs(20)).await;
+    let first = round(&base, &qq, &sms, Duration::from_secs(20)).await;
     let rss_after_first = rss_kib(server.child.id());
-    let second = round(&base, &qq, Duration::from_secs(10)).await;
+    let second = round(&base, &qq, &sms, Duration::from_secs(10)).await;
     let rss_after_second = rss_kib(server.child.id());
     let pid = server.child.id();
     eprintln!(
@@ -230,16 +260,17 @@ async fn two_hundred_browsers_for_twenty_seconds_lose_nothing() {
             // 303: logged in. 409: lost a race to bind the same QQ account (then
             // logs straight in). 429: one of six or more browsers binding the
             // same mobile at once, past its free tries (the throttle counts
-            // tries in flight).
+            // tries in flight). 400: lost the race for the SMS code to a bind
+            // of the same person, which used it up.
             assert!(
-                matches!(status, 303 | 409 | 429),
+                matches!(status, 303 | 400 | 409 | 429),
                 "{label} round: unexpected {status} in {counts:?}"
             );
         }
     }
     assert_eq!(
-        (second.get(&409), second.get(&429)),
-        (None, None),
+        (second.get(&400), second.get(&409), second.get(&429)),
+        (None, None, None),
         "every QQ account was bound in the first round"
     );
 

@@ -17,6 +17,8 @@
 
 #[path = "support/skip.rs"]
 mod skip;
+#[path = "support/sms_webhook.rs"]
+mod sms_webhook;
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
@@ -37,6 +39,7 @@ use qqlogin::qq::stand_in::{Running, StandIn};
 const APP_ID: &str = "101474184";
 const APP_KEY: &str = "nginx-test-app-key";
 const PASSWORD: &str = "correct horse battery";
+const SMS_WEBHOOK_SECRET: &str = "nginx-test-sms-webhook-secret";
 const SESSION_COOKIE: &str = "qqlogin_session";
 /// The browser's own address: not 127.0.0.1, so that the address an instance
 /// logs tells the browser (127.0.0.2) from nginx (127.0.0.1, the trusted proxy).
@@ -320,8 +323,12 @@ fn instance_env(
     database_url: &str,
     qq: Option<&Running>,
     https_port: u16,
+    sms_webhook_url: &str,
 ) -> Vec<(&'static str, String)> {
     let mut env = vec![
+        ("QQLOGIN_SMS_SENDER", "webhook".to_owned()),
+        ("QQLOGIN_SMS_WEBHOOK_URL", sms_webhook_url.to_owned()),
+        ("QQLOGIN_SMS_WEBHOOK_SECRET", SMS_WEBHOOK_SECRET.to_owned()),
         ("QQLOGIN_LISTEN", "127.0.0.1:0".to_owned()),
         ("DATABASE_URL", database_url.to_owned()),
         (
@@ -711,7 +718,9 @@ struct Deployment {
     https: u16,
     http: u16,
     qq: Running,
-    /// Every code QQ granted, to check that none reaches a log.
+    /// Where the instances' SMS codes arrive.
+    sms: sms_webhook::SmsWebhook,
+    /// Every code QQ granted and every SMS code sent, to check that none reaches a log.
     codes: Vec<String>,
     _dir: tempfile::TempDir,
     _schema: Schema,
@@ -818,22 +827,36 @@ impl Deployment {
         self.traced(browser.client.get(url)).await
     }
 
-    /// Submits the bind page: a new account for `mobile`.
-    async fn bind(&self, browser: &Browser, bind_page: &Page, mobile: &str) -> (Page, usize) {
-        let form = [
-            (
-                "access_token",
-                bind_page
-                    .field("access_token")
-                    .expect("bind page's access_token"),
-            ),
-            (
-                "csrf_token",
-                bind_page
-                    .field("csrf_token")
-                    .expect("bind page's csrf_token"),
-            ),
+    /// Submits the bind page: a new account for `mobile`, with the SMS code
+    /// asked for through the page's button first. Returns the bind's page.
+    async fn bind(&mut self, browser: &Browser, bind_page: &Page, mobile: &str) -> (Page, usize) {
+        let field = |name: &str| {
+            bind_page
+                .field(name)
+                .unwrap_or_else(|| panic!("bind page's {name}"))
+        };
+        let (access_token, csrf_token) = (field("access_token"), field("csrf_token"));
+        let ask = [
+            ("access_token", access_token.clone()),
+            ("csrf_token", csrf_token.clone()),
             ("mobile", mobile.to_owned()),
+        ];
+        let (sent, _) = self
+            .traced(
+                browser
+                    .client
+                    .post(self.https_url("/oauth/qq/sms"))
+                    .form(&ask),
+            )
+            .await;
+        assert_eq!(sent.status, 200, "the SMS code was sent: {}", sent.body);
+        let code = self.sms.code_for(mobile).await.expect("the SMS code arrives");
+        self.codes.push(code.clone());
+        let form = [
+            ("access_token", access_token),
+            ("csrf_token", csrf_token),
+            ("mobile", mobile.to_owned()),
+            ("sms_code", code),
             ("password", PASSWORD.to_owned()),
         ];
         self.traced(
@@ -925,9 +948,10 @@ async fn deploy() -> Option<Deployment> {
     let dir = tempfile::tempdir().unwrap();
     let schema = Schema::new(&base);
     let qq = StandIn::new(APP_ID, APP_KEY).start().await.unwrap();
+    let sms = sms_webhook::SmsWebhook::start(SMS_WEBHOOK_SECRET).await;
     let (http, https) = (free_port(), free_port());
 
-    let env = instance_env(&schema.url, Some(&qq), https);
+    let env = instance_env(&schema.url, Some(&qq), https, &sms.url());
     let mut instances = [
         Instance::spawn("A", dir.path(), &env),
         Instance::spawn("B", dir.path(), &env),
@@ -960,6 +984,7 @@ async fn deploy() -> Option<Deployment> {
         https,
         http,
         qq,
+        sms,
         codes: Vec::new(),
         _dir: dir,
         _schema: schema,
@@ -1188,7 +1213,7 @@ async fn two_instances_starting_at_once_on_a_fresh_database_both_come_up() {
     let dir = tempfile::tempdir().unwrap();
     for round in 0..3 {
         let schema = Schema::new(&base);
-        let env = instance_env(&schema.url, None, 443);
+        let env = instance_env(&schema.url, None, 443, "http://127.0.0.1:9/sms");
         let mut both = [
             Instance::spawn("A", dir.path(), &env),
             Instance::spawn("B", dir.path(), &env),

@@ -448,6 +448,13 @@ impl Phone {
             .take(6)
             .collect();
         assert_eq!(self.value("#mobile").await, mobile, "the mobile is kept");
+        let button = self.find(Locator::Css("#send-sms")).await;
+        let label = button.text().await.unwrap_or_default();
+        assert!(label.ends_with("秒后重新获取"), "the button counts down: {label}");
+        assert!(
+            !button.is_enabled().await.unwrap_or(true),
+            "and cannot be pressed meanwhile"
+        );
         self.fill("#sms_code", &code).await;
         self.fill("#password", password).await;
         self.click(Locator::XPath("//button[normalize-space()='绑定并登录']"))

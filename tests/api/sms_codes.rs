@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{
-    Backend, Browser, Options, PASSWORD, TestApp, new_openid, spawn_app, spawn_app_with,
+    Backend, Browser, Options, PASSWORD, Page, TestApp, new_openid, spawn_app, spawn_app_with,
 };
 
 const MOBILE: &str = "13800138000";
@@ -19,7 +19,7 @@ const NOT_PROVEN: &str = "请获取并填写短信验证码；如果这个手机
 const CODE_INVALID: &str = "短信验证码错误、已过期或已经用过，请重新获取。";
 
 /// A browser on the bind page of a new QQ account.
-async fn on_the_bind_page(app: &TestApp) -> (Browser, crate::helpers::Page) {
+async fn on_the_bind_page(app: &TestApp) -> (Browser, Page) {
     let browser = Browser::new();
     let page = app.qq_login(&browser, &new_openid(), "/orders").await;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -484,8 +484,9 @@ async fn development_mode_shows_the_code_on_the_page(backend: Backend) {
     )
     .await;
     let browser = Browser::new();
+    let open = async |url: &str| Page::from(browser.client.get(url).send().await.unwrap()).await;
     let to_qq = app.get(&browser, "/oauth/qq/login").await;
-    let qq_page = app.get(&browser, to_qq.location.as_deref().unwrap()).await;
+    let qq_page = open(to_qq.location.as_deref().unwrap()).await;
     let form = [
         ("client_id", qq_page.field("client_id").unwrap()),
         ("redirect_uri", qq_page.field("redirect_uri").unwrap()),
@@ -494,7 +495,7 @@ async fn development_mode_shows_the_code_on_the_page(backend: Backend) {
     ];
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let back = app.post_form(&browser, "/dev/qq/oauth2.0/authorize", &form).await;
-    let page = app.get(&browser, back.location.as_deref().unwrap()).await;
+    let page = open(back.location.as_deref().unwrap()).await;
     assert_eq!(page.status, 200, "{}", page.body);
 
     let sent = app.press_send_sms(&browser, &page, MOBILE).await;

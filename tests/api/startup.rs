@@ -39,6 +39,13 @@ fn help_lists_every_setting() {
         "QQLOGIN_CORS_ORIGINS",
         "QQ_TIMEOUT_MS",
         "QQLOGIN_DB_POOL_SIZE",
+        "QQ_API_REDIRECT_URI",
+        "QQLOGIN_SMS_SENDER",
+        "QQLOGIN_SMS_WEBHOOK_URL",
+        "QQLOGIN_TENCENTCLOUD_SMS_TEMPLATE_ID",
+        "QQLOGIN_SMS_DAILY_PER_MOBILE",
+        "QQLOGIN_SMS_UNGATED",
+        "QQLOGIN_BIND_REQUIRE_SMS",
     ] {
         assert!(
             help.contains(setting),
@@ -72,6 +79,23 @@ fn a_bad_setting_exits_2_with_one_line_naming_it() {
         (
             &[("QQ_APP_ID", "101474184"), ("SECRET_KEY", &key)],
             "QQ_APP_KEY",
+        ),
+        (
+            &[
+                ("QQ_APP_ID", "101474184"),
+                ("QQ_APP_KEY", "appkey"),
+                ("SECRET_KEY", &key),
+            ],
+            "QQLOGIN_SMS_SENDER",
+        ),
+        (
+            &[
+                ("QQ_APP_ID", "101474184"),
+                ("QQ_APP_KEY", "appkey"),
+                ("SECRET_KEY", &key),
+                ("QQLOGIN_SMS_SENDER", "log"),
+            ],
+            "QQLOGIN_SMS_SENDER",
         ),
         (&[("QQ_REDIRECT_URI", "ftp://x/cb")], "QQ_REDIRECT_URI"),
         (&[("QQ_TIMEOUT_MS", "60000")], "QQ_TIMEOUT_MS"),
@@ -228,6 +252,9 @@ fn the_stand_in_qq_is_404_whenever_an_app_id_is_set() {
             ("QQ_APP_KEY", "appkey"),
             ("SECRET_KEY", &"k".repeat(64)),
             ("QQ_GRAPH_URL", "http://127.0.0.1:9"),
+            ("QQLOGIN_SMS_SENDER", "webhook"),
+            ("QQLOGIN_SMS_WEBHOOK_URL", "http://127.0.0.1:9/sms"),
+            ("QQLOGIN_SMS_WEBHOOK_SECRET", "webhook-secret"),
             ("QQLOGIN_DEV", dev),
         ]);
         let server = Running::start(cmd);
