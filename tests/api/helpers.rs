@@ -18,7 +18,7 @@ use url::Url;
 
 use qqlogin::qq::stand_in::{self, StandIn};
 
-pub use crate::sms_webhook::SmsInbox;
+pub use crate::sms_webhook::SmsWebhook;
 
 pub const APP_ID: &str = "101474184";
 pub const APP_KEY: &str = "c9b9d2c3b5a1e5f0c1e8b7f3a2d1c4e5";
@@ -132,7 +132,7 @@ pub struct TestApp {
     pub port: u16,
     pub qq: stand_in::Running,
     /// Where the service's SMS codes arrive (its `webhook` sender's receiver).
-    pub sms: SmsInbox,
+    pub sms: SmsWebhook,
     /// The same database the application uses, for asserting on rows.
     pub db: Db,
     pub config: Config,
@@ -169,7 +169,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     let _ = env_logger::builder().is_test(true).try_init();
     let qq = StandIn::new(APP_ID, APP_KEY).start().await.unwrap();
-    let sms = SmsInbox::start(SMS_WEBHOOK_SECRET).await;
+    let sms = SmsWebhook::start(SMS_WEBHOOK_SECRET).await;
     let test_db = options.database.is_none().then(|| TestDb::new(&backend));
     let database = options
         .database

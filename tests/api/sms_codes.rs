@@ -348,7 +348,7 @@ async fn a_qq_account_has_a_daily_cap_across_mobiles(backend: Backend) {
 async fn a_sender_down_is_a_clear_503_that_costs_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let (browser, page) = on_the_bind_page(&app).await;
-    app.sms.fail(true);
+    app.sms.set_down(true);
 
     let failed = app.press_send_sms(&browser, &page, MOBILE).await;
     assert_eq!(failed.status, 503, "{}", failed.body);
@@ -357,7 +357,7 @@ async fn a_sender_down_is_a_clear_503_that_costs_nothing(backend: Backend) {
     assert_eq!(code_rows(&app).await, 0, "no code is left behind");
 
     // Nothing was counted: the next press, at once, sends.
-    app.sms.fail(false);
+    app.sms.set_down(false);
     let sent = app.press_send_sms(&browser, &page, MOBILE).await;
     assert_eq!(sent.status, 200, "{}", sent.body);
     assert!(app.sms.code_for(MOBILE).await.is_some());
