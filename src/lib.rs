@@ -19,6 +19,7 @@ pub mod qq;
 pub mod routes;
 pub mod secret;
 pub mod session;
+pub mod sms;
 pub mod startup;
 pub mod state;
 pub mod templates;

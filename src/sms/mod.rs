@@ -1,0 +1,3 @@
+//! SMS codes that prove a mobile number: sending them (`sender`).
+
+pub mod sender;
