@@ -17,5 +17,8 @@ mod qq_faults;
 mod security;
 #[path = "../support/skip.rs"]
 mod skip;
+mod sms_senders;
+#[path = "../support/sms_webhook.rs"]
+mod sms_webhook;
 mod startup;
 mod storage;
