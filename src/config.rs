@@ -193,34 +193,62 @@ pub struct Settings {
     pub sms_webhook_url: Option<Url>,
 
     /// `webhook`: the secret of the HMAC-SHA256 signature over each POST. Never logged.
-    #[arg(long, env = "QQLOGIN_SMS_WEBHOOK_SECRET", value_name = "QQLOGIN_SMS_WEBHOOK_SECRET",
-          hide_env_values = true)]
+    #[arg(
+        long,
+        env = "QQLOGIN_SMS_WEBHOOK_SECRET",
+        value_name = "QQLOGIN_SMS_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
     pub sms_webhook_secret: Option<SecretString>,
 
     /// `tencentcloud`: the API key's SecretId.
-    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_SECRET_ID", value_name = "QQLOGIN_TENCENTCLOUD_SECRET_ID")]
+    #[arg(
+        long,
+        env = "QQLOGIN_TENCENTCLOUD_SECRET_ID",
+        value_name = "QQLOGIN_TENCENTCLOUD_SECRET_ID"
+    )]
     pub tencentcloud_secret_id: Option<String>,
 
     /// `tencentcloud`: the API key's SecretKey. Never logged.
-    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_SECRET_KEY", value_name = "QQLOGIN_TENCENTCLOUD_SECRET_KEY",
-          hide_env_values = true)]
+    #[arg(
+        long,
+        env = "QQLOGIN_TENCENTCLOUD_SECRET_KEY",
+        value_name = "QQLOGIN_TENCENTCLOUD_SECRET_KEY",
+        hide_env_values = true
+    )]
     pub tencentcloud_secret_key: Option<SecretString>,
 
     /// `tencentcloud`: the SMS application's SdkAppId.
-    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_SMS_SDK_APP_ID", value_name = "QQLOGIN_TENCENTCLOUD_SMS_SDK_APP_ID")]
+    #[arg(
+        long,
+        env = "QQLOGIN_TENCENTCLOUD_SMS_SDK_APP_ID",
+        value_name = "QQLOGIN_TENCENTCLOUD_SMS_SDK_APP_ID"
+    )]
     pub tencentcloud_sms_sdk_app_id: Option<String>,
 
     /// `tencentcloud`: the approved signature (签名) shown before each message.
-    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_SMS_SIGN_NAME", value_name = "QQLOGIN_TENCENTCLOUD_SMS_SIGN_NAME")]
+    #[arg(
+        long,
+        env = "QQLOGIN_TENCENTCLOUD_SMS_SIGN_NAME",
+        value_name = "QQLOGIN_TENCENTCLOUD_SMS_SIGN_NAME"
+    )]
     pub tencentcloud_sms_sign_name: Option<String>,
 
     /// `tencentcloud`: the approved template's id; its two placeholders are the code and its validity in minutes.
-    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_SMS_TEMPLATE_ID", value_name = "QQLOGIN_TENCENTCLOUD_SMS_TEMPLATE_ID")]
+    #[arg(
+        long,
+        env = "QQLOGIN_TENCENTCLOUD_SMS_TEMPLATE_ID",
+        value_name = "QQLOGIN_TENCENTCLOUD_SMS_TEMPLATE_ID"
+    )]
     pub tencentcloud_sms_template_id: Option<String>,
 
     /// `tencentcloud`: the region of the SMS service.
-    #[arg(long, env = "QQLOGIN_TENCENTCLOUD_REGION", value_name = "QQLOGIN_TENCENTCLOUD_REGION",
-          default_value = "ap-guangzhou")]
+    #[arg(
+        long,
+        env = "QQLOGIN_TENCENTCLOUD_REGION",
+        value_name = "QQLOGIN_TENCENTCLOUD_REGION",
+        default_value = "ap-guangzhou"
+    )]
     pub tencentcloud_region: String,
 
     /// `tencentcloud`: the API endpoint (a stand-in for tests).
@@ -244,8 +272,12 @@ pub struct Settings {
     pub sms_ungated: bool,
 
     /// `new`: an SMS code is needed to create an account at bind; `always`: also to link an existing one.
-    #[arg(long, env = "QQLOGIN_BIND_REQUIRE_SMS", value_name = "QQLOGIN_BIND_REQUIRE_SMS",
-          default_value = "new")]
+    #[arg(
+        long,
+        env = "QQLOGIN_BIND_REQUIRE_SMS",
+        value_name = "QQLOGIN_BIND_REQUIRE_SMS",
+        default_value = "new"
+    )]
     pub bind_require_sms: BindRequireSms,
 }
 
@@ -671,10 +703,15 @@ impl Settings {
             SenderKind::Log => SenderConfig::Log,
             SenderKind::Webhook => SenderConfig::Webhook {
                 url: self.sms_webhook_url.clone().ok_or_else(|| {
-                    setting_error("QQLOGIN_SMS_WEBHOOK_URL", "is required by QQLOGIN_SMS_SENDER=webhook")
+                    setting_error(
+                        "QQLOGIN_SMS_WEBHOOK_URL",
+                        "is required by QQLOGIN_SMS_SENDER=webhook",
+                    )
                 })?,
                 secret: SecretString::from(required(
-                    self.sms_webhook_secret.as_ref().map(ExposeSecret::expose_secret),
+                    self.sms_webhook_secret
+                        .as_ref()
+                        .map(ExposeSecret::expose_secret),
                     "QQLOGIN_SMS_WEBHOOK_SECRET",
                 )?),
             },
@@ -684,7 +721,9 @@ impl Settings {
                     "QQLOGIN_TENCENTCLOUD_SECRET_ID",
                 )?,
                 secret_key: SecretString::from(required(
-                    self.tencentcloud_secret_key.as_ref().map(ExposeSecret::expose_secret),
+                    self.tencentcloud_secret_key
+                        .as_ref()
+                        .map(ExposeSecret::expose_secret),
                     "QQLOGIN_TENCENTCLOUD_SECRET_KEY",
                 )?),
                 sdk_app_id: required(
@@ -886,7 +925,14 @@ mod tests {
         assert_eq!(config.api_redirect_uri, config.redirect_uri);
     }
 
-    const REAL: [&str; 6] = ["--qq-app-id", "101", "--qq-app-key", "k", "--secret-key", KEY];
+    const REAL: [&str; 6] = [
+        "--qq-app-id",
+        "101",
+        "--qq-app-key",
+        "k",
+        "--secret-key",
+        KEY,
+    ];
 
     #[test]
     fn production_needs_a_real_sms_sender_naming_the_setting() {
@@ -895,14 +941,31 @@ mod tests {
             let err = parse(&args).unwrap_err();
             assert!(err.starts_with("QQLOGIN_SMS_SENDER:"), "{extra:?}: {err}");
         }
-        let args: Vec<&str> = REAL.iter().chain(&["--sms-sender", "webhook"]).copied().collect();
-        assert!(parse(&args).unwrap_err().starts_with("QQLOGIN_SMS_WEBHOOK_URL:"));
         let args: Vec<&str> = REAL
             .iter()
-            .chain(&["--sms-sender", "tencentcloud", "--tencentcloud-secret-id", "id"])
+            .chain(&["--sms-sender", "webhook"])
             .copied()
             .collect();
-        assert!(parse(&args).unwrap_err().starts_with("QQLOGIN_TENCENTCLOUD_SECRET_KEY:"));
+        assert!(
+            parse(&args)
+                .unwrap_err()
+                .starts_with("QQLOGIN_SMS_WEBHOOK_URL:")
+        );
+        let args: Vec<&str> = REAL
+            .iter()
+            .chain(&[
+                "--sms-sender",
+                "tencentcloud",
+                "--tencentcloud-secret-id",
+                "id",
+            ])
+            .copied()
+            .collect();
+        assert!(
+            parse(&args)
+                .unwrap_err()
+                .starts_with("QQLOGIN_TENCENTCLOUD_SECRET_KEY:")
+        );
     }
 
     #[test]

@@ -370,7 +370,10 @@ impl AppError {
             Self::Unavailable => UNAVAILABLE,
             Self::Sms(SendRefused::Db(e)) if e.is_unavailable() => UNAVAILABLE,
             Self::Account(AccountError::Db(e)) if e.is_unavailable() => UNAVAILABLE,
-            Self::Account(_) | Self::Session(_) | Self::Render(_) | Self::Sms(SendRefused::Db(_)) => (
+            Self::Account(_)
+            | Self::Session(_)
+            | Self::Render(_)
+            | Self::Sms(SendRefused::Db(_)) => (
                 S::INTERNAL_SERVER_ERROR,
                 "出错了",
                 "服务器出现了问题，我们已记录下来。请稍后重试。",
@@ -422,7 +425,9 @@ impl AppError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Account(AccountError::Throttled(after))
-            | Self::Sms(SendRefused::TooSoon(after) | SendRefused::DailyCap(after)) => Some(after.0),
+            | Self::Sms(SendRefused::TooSoon(after) | SendRefused::DailyCap(after)) => {
+                Some(after.0)
+            }
             Self::Account(AccountError::Hash(HashError::Busy)) => Some(HASHER_BUSY_RETRY_SECS),
             _ => None,
         }

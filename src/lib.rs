@@ -10,9 +10,9 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod flow;
-pub mod image_code;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod image_code;
 pub mod limits;
 pub mod password;
 pub mod proxy;

@@ -164,7 +164,12 @@ async fn log_in(base: &str, qq: &Running, sms: &SmsWebhook, openid: &str, browse
         ("csrf_token", csrf.clone()),
         ("mobile", mobile.clone()),
     ];
-    match client.post(format!("{base}/oauth/qq/sms")).form(&ask).send().await {
+    match client
+        .post(format!("{base}/oauth/qq/sms"))
+        .form(&ask)
+        .send()
+        .await
+    {
         Ok(sent) if matches!(sent.status().as_u16(), 200 | 429) => {}
         Ok(sent) => return sent.status().as_u16(),
         Err(_) => return 0,

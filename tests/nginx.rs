@@ -850,7 +850,11 @@ impl Deployment {
             )
             .await;
         assert_eq!(sent.status, 200, "the SMS code was sent: {}", sent.body);
-        let code = self.sms.code_for(mobile).await.expect("the SMS code arrives");
+        let code = self
+            .sms
+            .code_for(mobile)
+            .await
+            .expect("the SMS code arrives");
         self.codes.push(code.clone());
         let form = [
             ("access_token", access_token),

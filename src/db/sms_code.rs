@@ -44,7 +44,11 @@ pub struct NewCode<'a> {
 /// less than `cooldown` ago or a cap is full. Call it inside a transaction
 /// ([`super::Db::transaction`]): the check and the count are one step, so
 /// requests sent at once cannot all slip under a cap.
-pub fn reserve_send(conn: &mut DbConn, code: &NewCode<'_>, caps: &[Cap]) -> Result<Reserved, DbError> {
+pub fn reserve_send(
+    conn: &mut DbConn,
+    code: &NewCode<'_>,
+    caps: &[Cap],
+) -> Result<Reserved, DbError> {
     let NewCode {
         mobile,
         code_hash,
@@ -59,9 +63,7 @@ pub fn reserve_send(conn: &mut DbConn, code: &NewCode<'_>, caps: &[Cap]) -> Resu
     diesel::delete(sms_sends::table.filter(sms_sends::expires_at.le(now))).execute(conn)?;
 
     let last_sent: Option<PrimitiveDateTime> = {
-        let query = sms_codes::table
-            .find(mobile)
-            .select(sms_codes::sent_at);
+        let query = sms_codes::table.find(mobile).select(sms_codes::sent_at);
         match &mut *conn {
             // SQLite has one writer at a time: the transaction alone serialises.
             DbConn::Sqlite(c) => query.first(c).optional()?,

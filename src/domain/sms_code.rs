@@ -58,6 +58,9 @@ mod tests {
         for bad in ["", "12345", "1234567", "12345a", "１２３４５６", "123 456"] {
             assert_eq!(SmsCode::parse(bad), Err(InvalidSmsCode), "{bad:?}");
         }
-        assert_eq!(format!("{:?}", SmsCode::parse("123456").unwrap()), "SmsCode(******)");
+        assert_eq!(
+            format!("{:?}", SmsCode::parse("123456").unwrap()),
+            "SmsCode(******)"
+        );
     }
 }

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::config::Origins;
 use crate::account::BindRequest;
+use crate::config::Origins;
 use crate::db::user::User;
 use crate::domain::{LocalPath, Mobile, Password};
 use crate::error::{ApiError, AppError, BindInputError};

@@ -232,7 +232,10 @@ pub async fn send_sms_code(
                 CODE_TTL.as_secs() / 60
             );
             if state.accounts.sms().shows_code() {
-                notice.push_str(&format!("（开发模式，不发短信：验证码是 {}）", code.expose()));
+                notice.push_str(&format!(
+                    "（开发模式，不发短信：验证码是 {}）",
+                    code.expose()
+                ));
             }
             let csrf = CsrfToken::of(&req, &state.keys);
             let page = BindPage {

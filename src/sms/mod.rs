@@ -256,7 +256,13 @@ mod tests {
             let date = time::Date::from_calendar_date(2026, time::Month::December, day).unwrap();
             date.with_hms(hour, minute, 0).unwrap().assume_utc()
         };
-        assert_eq!(china_day(at(7, 17, 30)), ("2026-12-08".to_owned(), at(8, 16, 0)));
-        assert_eq!(china_day(at(7, 15, 59)), ("2026-12-07".to_owned(), at(7, 16, 0)));
+        assert_eq!(
+            china_day(at(7, 17, 30)),
+            ("2026-12-08".to_owned(), at(8, 16, 0))
+        );
+        assert_eq!(
+            china_day(at(7, 15, 59)),
+            ("2026-12-07".to_owned(), at(7, 16, 0))
+        );
     }
 }

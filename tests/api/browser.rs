@@ -186,7 +186,13 @@ async fn screenshots_of_the_pages_on_a_phone(backend: Backend) {
         phone.assert_fits_the_screen().await;
         phone.screenshot("bind-code-sent").await;
         let notice = phone.text_of("[role=status]").await;
-        let code: String = notice.split("验证码是 ").nth(1).unwrap().chars().take(6).collect();
+        let code: String = notice
+            .split("验证码是 ")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take(6)
+            .collect();
         phone.fill("#sms_code", &code).await;
         phone.fill("#password", PASSWORD).await;
         phone
@@ -450,7 +456,10 @@ impl Phone {
         assert_eq!(self.value("#mobile").await, mobile, "the mobile is kept");
         let button = self.find(Locator::Css("#send-sms")).await;
         let label = button.text().await.unwrap_or_default();
-        assert!(label.ends_with("秒后重新获取"), "the button counts down: {label}");
+        assert!(
+            label.ends_with("秒后重新获取"),
+            "the button counts down: {label}"
+        );
         assert!(
             !button.is_enabled().await.unwrap_or(true),
             "and cannot be pressed meanwhile"

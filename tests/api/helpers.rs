@@ -429,7 +429,9 @@ impl TestApp {
 
     /// Presses the bind page's "获取验证码" for `mobile`; the page that answers.
     pub async fn press_send_sms(&self, browser: &Browser, page: &Page, mobile: &str) -> Page {
-        let token = page.field("access_token").expect("bind page has access_token");
+        let token = page
+            .field("access_token")
+            .expect("bind page has access_token");
         let csrf = page.field("csrf_token").expect("bind page has csrf_token");
         let form = [
             ("access_token", token.as_str()),
@@ -445,7 +447,10 @@ impl TestApp {
         let sent = self.press_send_sms(browser, page, mobile).await;
         assert_eq!(sent.status, 200, "{}", sent.body);
         if let Some(at) = sent.body.find("验证码是 ") {
-            return sent.body[at + "验证码是 ".len()..].chars().take(6).collect();
+            return sent.body[at + "验证码是 ".len()..]
+                .chars()
+                .take(6)
+                .collect();
         }
         self.sms
             .code_for(mobile)
@@ -455,7 +460,9 @@ impl TestApp {
 
     /// An SMS code for `mobile`, asked for with an API bind token and taken from the inbox.
     pub async fn api_sms_code(&self, access_token: &str, mobile: &str) -> String {
-        let response = self.ask_sms_code(mobile, &[("access_token", access_token)]).await;
+        let response = self
+            .ask_sms_code(mobile, &[("access_token", access_token)])
+            .await;
         let status = response.status();
         assert_eq!(status, 200, "{}", response.text().await.unwrap());
         self.sms
@@ -466,7 +473,9 @@ impl TestApp {
 
     /// [`Self::api_sms_code`], or nothing when the service sends none.
     pub async fn try_api_sms_code(&self, access_token: &str, mobile: &str) -> Option<String> {
-        let response = self.ask_sms_code(mobile, &[("access_token", access_token)]).await;
+        let response = self
+            .ask_sms_code(mobile, &[("access_token", access_token)])
+            .await;
         if response.status() != 200 {
             return None;
         }

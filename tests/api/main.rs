@@ -15,9 +15,10 @@ mod operations;
 mod qq_client;
 mod qq_faults;
 mod security;
-mod sms_codes;
 #[path = "../support/skip.rs"]
 mod skip;
+mod sms_codes;
+mod sms_senders;
 #[path = "../support/sms_webhook.rs"]
 mod sms_webhook;
 mod startup;

@@ -100,11 +100,25 @@ async fn a_new_mobile_binds_with_the_code_sent_to_it(backend: Backend) {
 
     let sent = app.press_send_sms(&browser, &page, MOBILE).await;
     assert_eq!(sent.status, 200, "{}", sent.body);
-    assert!(sent.body.contains("验证码已发送到 138****8000"), "{}", sent.body);
-    assert_eq!(sent.field("mobile").as_deref(), Some(MOBILE), "the mobile is kept");
-    assert!(sent.body.contains("data-wait=\"60\""), "the button counts down");
+    assert!(
+        sent.body.contains("验证码已发送到 138****8000"),
+        "{}",
+        sent.body
+    );
+    assert_eq!(
+        sent.field("mobile").as_deref(),
+        Some(MOBILE),
+        "the mobile is kept"
+    );
+    assert!(
+        sent.body.contains("data-wait=\"60\""),
+        "the button counts down"
+    );
     let code = app.sms.code_for(MOBILE).await.expect("the code was sent");
-    assert!(!sent.body.contains(&code), "only the development sender shows it");
+    assert!(
+        !sent.body.contains(&code),
+        "only the development sender shows it"
+    );
 
     let done = app
         .bind_with_code(&browser, &sent, MOBILE, PASSWORD, Some(&code))
@@ -130,8 +144,16 @@ async fn without_a_code_a_new_mobile_and_a_wrong_password_look_the_same(backend:
 
     assert_eq!(unregistered.status, 400, "{}", unregistered.body);
     assert_eq!(wrong_password.status, unregistered.status);
-    assert!(unregistered.body.contains(NOT_PROVEN), "{}", unregistered.body);
-    assert!(wrong_password.body.contains(NOT_PROVEN), "{}", wrong_password.body);
+    assert!(
+        unregistered.body.contains(NOT_PROVEN),
+        "{}",
+        unregistered.body
+    );
+    assert!(
+        wrong_password.body.contains(NOT_PROVEN),
+        "{}",
+        wrong_password.body
+    );
     assert!(!wrong_password.body.contains("已经注册，但密码不正确"));
     assert_eq!((app.user_count().await, app.link_count().await), (1, 0));
 
@@ -239,7 +261,11 @@ async fn always_asks_a_code_of_existing_accounts_too(backend: Backend) {
         .bind_with_code(&browser, &page, MOBILE, PASSWORD, None)
         .await;
     assert_eq!(refused.status, 400, "{}", refused.body);
-    assert!(refused.body.contains("请点击“获取验证码”"), "{}", refused.body);
+    assert!(
+        refused.body.contains("请点击“获取验证码”"),
+        "{}",
+        refused.body
+    );
     assert_eq!(app.link_count().await, 0);
 
     let code = app.page_sms_code(&browser, &page, MOBILE).await;
@@ -260,7 +286,11 @@ async fn one_code_a_minute_per_mobile(backend: Backend) {
 
     let again = app.press_send_sms(&browser, &page, MOBILE).await;
     assert_eq!(again.status, 429, "{}", again.body);
-    let retry: u64 = again.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = again.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert!(again.body.contains("一分钟后"), "{}", again.body);
     assert!(again.body.contains(&format!("data-wait=\"{retry}\"")));
@@ -272,7 +302,10 @@ async fn one_code_a_minute_per_mobile(backend: Backend) {
     assert_eq!(app.sms.calls(), 1, "one message went out");
 
     age_code(&app, MOBILE, Duration::from_secs(60)).await;
-    assert_eq!(app.press_send_sms(&browser, &page, MOBILE).await.status, 200);
+    assert_eq!(
+        app.press_send_sms(&browser, &page, MOBILE).await.status,
+        200
+    );
     assert_eq!(app.sms.calls(), 2);
 }
 
@@ -321,10 +354,17 @@ async fn daily_caps_per_mobile_address_and_qq_account(backend: Backend) {
     age_code(&app, MOBILE, Duration::from_secs(60)).await;
     let capped = app.ask_sms_code(MOBILE, &[("access_token", &token)]).await;
     assert_eq!(capped.status(), 429, "the mobile's cap");
-    let retry: u64 = capped.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = capped.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry > 0 && retry <= 24 * 3600, "{retry}");
     let message: Value = capped.json().await.unwrap();
-    assert!(message["message"].as_str().unwrap().contains("明天"), "{message}");
+    assert!(
+        message["message"].as_str().unwrap().contains("明天"),
+        "{message}"
+    );
 
     assert_eq!(ask("13900139000").await, 200);
     assert_eq!(ask("13700137000").await, 200);
@@ -494,7 +534,9 @@ async fn development_mode_shows_the_code_on_the_page(backend: Backend) {
         ("nickname", "开发者".to_owned()),
     ];
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let back = app.post_form(&browser, "/dev/qq/oauth2.0/authorize", &form).await;
+    let back = app
+        .post_form(&browser, "/dev/qq/oauth2.0/authorize", &form)
+        .await;
     let page = open(back.location.as_deref().unwrap()).await;
     assert_eq!(page.status, 200, "{}", page.body);
 

@@ -207,7 +207,10 @@ impl StandIn {
     /// pages' callback and the JSON API's).
     pub fn development(app_key: SecretString, redirect_uris: &[&Url]) -> Self {
         let consent = Consent::Page {
-            redirect_uris: redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
+            redirect_uris: redirect_uris
+                .iter()
+                .map(|u| u.as_str().to_owned())
+                .collect(),
         };
         Self::build(DEV_APP_ID, app_key, consent, Codes::Granted, false)
     }
