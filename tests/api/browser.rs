@@ -24,11 +24,11 @@ use crate::helpers::{Backend, Options, PASSWORD, spawn_app_with};
 const PHONE_WIDTH: u32 = 390;
 const PHONE_HEIGHT: u32 = 844;
 /// How long a page may take to arrive. Generous: only a failing test waits this long.
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 /// How often to look again while waiting.
-const POLL: Duration = Duration::from_millis(50);
+pub(crate) const POLL: Duration = Duration::from_millis(50);
 /// Browsers at once: every test in the binary runs in parallel on two cores.
-static BROWSERS: Semaphore = Semaphore::const_new(2);
+pub(crate) static BROWSERS: Semaphore = Semaphore::const_new(2);
 
 const MOBILE: &str = "13800138000";
 
@@ -471,7 +471,7 @@ impl Phone {
     }
 }
 
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target")
         .join("screenshots");
@@ -556,7 +556,7 @@ where
 
 /// `CHROMEDRIVER` if set, else `chromedriver` on the `PATH` or in `/usr/bin`;
 /// `None` when that is not a file.
-fn find_chromedriver() -> Option<PathBuf> {
+pub(crate) fn find_chromedriver() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("CHROMEDRIVER") {
         return Some(PathBuf::from(path)).filter(|path| path.is_file());
     }
@@ -568,7 +568,7 @@ fn find_chromedriver() -> Option<PathBuf> {
 }
 
 /// A chromedriver process of our own, on a free port; killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
     /// Chromium's profile and chromedriver's log.
@@ -576,7 +576,7 @@ struct Driver {
 }
 
 impl Driver {
-    fn start(chromedriver: &Path) -> Self {
+    pub(crate) fn start(chromedriver: &Path) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
@@ -619,6 +619,11 @@ impl Driver {
 
     /// A new headless Chromium, emulating a phone.
     async fn new_session(&self) -> Client {
+        self.connect(self.chrome_options()).await
+    }
+
+    /// The `goog:chromeOptions` of [`Self::new_session`]: headless Chromium, emulating a phone.
+    pub(crate) fn chrome_options(&self) -> Value {
         let profile = self.dir.path().join("profile");
         let args = vec![
             "--headless".to_owned(),
@@ -644,6 +649,11 @@ impl Driver {
         if Path::new(&binary).is_file() {
             options["binary"] = json!(binary);
         }
+        options
+    }
+
+    /// A new Chromium with these `goog:chromeOptions`.
+    pub(crate) async fn connect(&self, options: Value) -> Client {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".to_owned(), json!("chrome"));
         capabilities.insert("goog:chromeOptions".to_owned(), options);
@@ -660,7 +670,7 @@ impl Driver {
     }
 
     /// The last lines of chromedriver's log, for failure messages.
-    fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let log =
             std::fs::read_to_string(self.dir.path().join("chromedriver.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();

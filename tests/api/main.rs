@@ -10,6 +10,7 @@ mod hardening;
 mod helpers;
 mod json_api;
 mod login_flow;
+mod meiduo_front;
 mod oauth_state;
 mod operations;
 mod qq_client;
