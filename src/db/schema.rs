@@ -38,13 +38,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    image_codes (id) {
+        id -> Text,
+        answer -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(qq_links -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     qq_links,
     sessions,
     login_failures,
-    used_oauth_states
+    used_oauth_states,
+    image_codes
 );
 
 diesel::table! {
