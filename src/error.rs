@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, ResponseError};
 use crate::account::AccountError;
 use crate::db::DbError;
 use crate::flow::ArrivalError;
+use crate::image_code::ImageCodeError;
 use crate::password::HashError;
 use crate::qq::QqError;
 use crate::session::attempt::AttemptError;
@@ -69,6 +70,8 @@ pub enum AppError {
     Session(#[from] SessionError),
     #[error("template rendering failed: {0}")]
     Render(#[from] askama::Error),
+    #[error("image code: {0}")]
+    ImageCode(#[from] ImageCodeError),
 }
 
 impl From<AttemptError> for AppError {
@@ -293,9 +296,19 @@ impl AppError {
                 "这个手机号的账号已经绑定了另一个QQ账号。",
                 TRY_QQ_AGAIN,
             ),
+            Self::ImageCode(ImageCodeError::Wrong) => (
+                S::BAD_REQUEST,
+                "图片验证码有误",
+                "图片验证码有误，请点击图片换一张后重新输入。",
+                HOME,
+            ),
             Self::Unavailable => UNAVAILABLE,
-            Self::Account(AccountError::Db(e)) if e.is_unavailable() => UNAVAILABLE,
-            Self::Account(_) | Self::Session(_) | Self::Render(_) => (
+            Self::Account(AccountError::Db(e)) | Self::ImageCode(ImageCodeError::Db(e))
+                if e.is_unavailable() =>
+            {
+                UNAVAILABLE
+            }
+            Self::Account(_) | Self::Session(_) | Self::Render(_) | Self::ImageCode(_) => (
                 S::INTERNAL_SERVER_ERROR,
                 "出错了",
                 "服务器出现了问题，我们已记录下来。请稍后重试。",

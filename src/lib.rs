@@ -12,6 +12,7 @@ pub mod error;
 pub mod flow;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod image_code;
 pub mod limits;
 pub mod password;
 pub mod proxy;

@@ -16,6 +16,7 @@ use url::Url;
 use crate::account::Accounts;
 use crate::config::{Config, QqMode};
 use crate::db::{self, Db, DbError};
+use crate::image_code::ImageCodes;
 use crate::password::{HashError, Hasher};
 use crate::qq::stand_in::{DEV_APP_ID, StandIn};
 use crate::qq::{QqClient, QqConfig, QqError};
@@ -89,6 +90,7 @@ impl Application {
                 app_id,
                 config.free_tries,
             ),
+            image_codes: ImageCodes::new(db.clone()),
             qq: QqClient::new(qq_config)?,
             keys: Keys::with_previous(&config.secret_key, config.secret_key_previous.as_ref()),
             jwt_ttl: config.jwt_ttl,

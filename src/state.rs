@@ -5,12 +5,15 @@ use std::time::Duration;
 use std::sync::atomic::AtomicBool;
 
 use crate::account::Accounts;
+use crate::image_code::ImageCodes;
 use crate::proxy::TrustedProxies;
 use crate::qq::QqClient;
 use crate::token::Keys;
 
 pub struct AppState {
     pub accounts: Accounts,
+    /// The front ends' image codes (`/image_codes/<uuid>/`), checked by `/sms_codes/`.
+    pub image_codes: ImageCodes,
     pub qq: QqClient,
     pub keys: Keys,
     /// Lifetime of the JSON API's login JWTs.

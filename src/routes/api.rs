@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::config::Origins;
 use crate::db::user::User;
-use crate::domain::{LocalPath, Mobile, Password};
+use crate::domain::{ImageCodeId, LocalPath, Mobile, Password};
 use crate::error::{ApiError, AppError, BindInputError};
 use crate::flow::{Arrival, arrive};
 use crate::qq::Display;
@@ -68,6 +68,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, origins: &Origins, sessions: &sup
             .route(web::get().to(exchange_code))
             .route(web::post().to(bind))
             .default_service(web::to(|| async { method_not_allowed("GET, POST") })),
+        origins,
+        sessions
+    ))
+    .service(json_face!(
+        web::resource("/image_codes/{id}/")
+            .route(web::get().to(image_code))
+            .default_service(web::to(|| async { method_not_allowed("GET") })),
         origins,
         sessions
     ))
@@ -352,4 +359,19 @@ fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("JWT") || scheme.eq_ignore_ascii_case("Bearer"))
         .then(|| token.trim())
+}
+
+/// A new image code for the front end's own UUID: a picture whose answer
+/// replaces any the UUID had. Never cached: each load is a new answer.
+async fn image_code(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ImageCodeId::parse(req.match_info().query("id"))
+        .map_err(|_| ApiError::invalid("图片验证码编号无效"))?;
+    let image = state.image_codes.issue(&id).await.map_err(AppError::from)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(NO_STORE)
+        .content_type(crate::image_code::CONTENT_TYPE)
+        .body(image))
 }
