@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, ResponseError};
 use crate::account::AccountError;
 use crate::db::DbError;
 use crate::flow::ArrivalError;
+use crate::image_code::ImageCodeError;
 use crate::password::HashError;
 use crate::qq::QqError;
 use crate::session::attempt::AttemptError;
@@ -74,9 +75,8 @@ pub enum AppError {
     Render(#[from] askama::Error),
     #[error("no SMS code sent: {0}")]
     Sms(#[from] SendRefused),
-    /// The image code typed is wrong, expired or used.
-    #[error("wrong image code")]
-    ImageCode,
+    #[error("image code: {0}")]
+    ImageCode(#[from] ImageCodeError),
     /// An SMS code was asked for with neither an image code nor a bind in progress.
     #[error("SMS code asked for without an image code or a bind token")]
     SmsNotAllowed,
@@ -96,15 +96,6 @@ impl From<ArrivalError> for AppError {
         match e {
             ArrivalError::Qq(e) => Self::Qq(e),
             ArrivalError::Account(e) => Self::Account(e),
-        }
-    }
-}
-
-impl From<crate::image_code::ImageCodeError> for AppError {
-    fn from(e: crate::image_code::ImageCodeError) -> Self {
-        match e {
-            crate::image_code::ImageCodeError::Invalid => Self::ImageCode,
-            crate::image_code::ImageCodeError::Db(e) => e.into(),
         }
     }
 }
@@ -355,10 +346,10 @@ impl AppError {
                 e.message(),
                 TRY_QQ_AGAIN,
             ),
-            Self::ImageCode => (
+            Self::ImageCode(ImageCodeError::Wrong) => (
                 S::BAD_REQUEST,
                 "图片验证码有误",
-                "图片验证码错误或已过期，请点击图片换一张后重新输入。",
+                "图片验证码有误，请点击图片换一张后重新输入。",
                 TRY_QQ_AGAIN,
             ),
             Self::SmsNotAllowed => (
@@ -369,10 +360,15 @@ impl AppError {
             ),
             Self::Unavailable => UNAVAILABLE,
             Self::Sms(SendRefused::Db(e)) if e.is_unavailable() => UNAVAILABLE,
-            Self::Account(AccountError::Db(e)) if e.is_unavailable() => UNAVAILABLE,
+            Self::Account(AccountError::Db(e)) | Self::ImageCode(ImageCodeError::Db(e))
+                if e.is_unavailable() =>
+            {
+                UNAVAILABLE
+            }
             Self::Account(_)
             | Self::Session(_)
             | Self::Render(_)
+            | Self::ImageCode(_)
             | Self::Sms(SendRefused::Db(_)) => (
                 S::INTERNAL_SERVER_ERROR,
                 "出错了",
@@ -408,6 +404,7 @@ impl AppError {
                     SendRefused::TooSoon(_) | SendRefused::DailyCap(_) | SendRefused::Sender(_)
                 )
                 | Self::SmsNotAllowed
+                | Self::ImageCode(ImageCodeError::Wrong)
         )
     }
 

@@ -12,6 +12,7 @@ use crate::token::Keys;
 
 pub struct AppState {
     pub accounts: Accounts,
+    /// The front ends' image codes (`/image_codes/<uuid>/`), checked by `/sms_codes/`.
     pub image_codes: ImageCodes,
     /// QQ for the pages: QQ sends people back to `QQ_REDIRECT_URI`.
     pub qq: QqClient,

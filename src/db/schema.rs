@@ -38,6 +38,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    image_codes (id) {
+        id -> Text,
+        answer -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(qq_links -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -46,7 +54,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     used_oauth_states,
     sms_codes,
-    sms_sends
+    sms_sends,
+    image_codes
 );
 
 diesel::table! {

@@ -1,12 +1,14 @@
 //! Domain types that validate once, at the edge: everything past a parse holds
 //! a value known to be well-formed. Nothing here knows actix or diesel.
 
+mod image_code_id;
 mod local_path;
 mod mobile;
 mod openid;
 mod password;
 mod sms_code;
 
+pub use image_code_id::{ImageCodeId, InvalidImageCodeId};
 pub use local_path::LocalPath;
 pub use mobile::{InvalidMobile, Mobile};
 pub use openid::{InvalidOpenId, OpenId};

@@ -16,9 +16,10 @@ use url::Url;
 use crate::account::BindRequest;
 use crate::config::Origins;
 use crate::db::user::User;
-use crate::domain::{LocalPath, Mobile, Password};
+use crate::domain::{ImageCodeId, LocalPath, Mobile, Password};
 use crate::error::{ApiError, AppError, BindInputError};
 use crate::flow::{Arrival, arrive};
+use crate::image_code::ImageCodeError;
 use crate::qq::Display;
 use crate::session::attempt::{Flow, removal_cookie};
 use crate::session::rotation::accept_previous_key;
@@ -76,6 +77,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, origins: &Origins, sessions: &sup
     .service(json_face!(
         web::resource("/sms_codes/{mobile}/")
             .route(web::get().to(send_sms_code))
+            .default_service(web::to(|| async { method_not_allowed("GET") })),
+        origins,
+        sessions
+    ))
+    .service(json_face!(
+        web::resource("/image_codes/{id}/")
+            .route(web::get().to(image_code))
             .default_service(web::to(|| async { method_not_allowed("GET") })),
         origins,
         sessions
@@ -358,7 +366,9 @@ async fn send_sms_code(
             .await
             .map_err(AppError::from)?,
         (None, None, None) if state.sms_ungated || session.bind_nonce().is_some() => {}
-        (Some(_), None, None) | (None, Some(_), None) => return Err(AppError::ImageCode.into()),
+        (Some(_), None, None) | (None, Some(_), None) => {
+            return Err(AppError::from(ImageCodeError::Wrong).into());
+        }
         (None, None, None) => return Err(AppError::SmsNotAllowed.into()),
     }
     state
@@ -428,4 +438,19 @@ fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("JWT") || scheme.eq_ignore_ascii_case("Bearer"))
         .then(|| token.trim())
+}
+
+/// A new image code for the front end's own UUID: a picture whose answer
+/// replaces any the UUID had. Never cached: each load is a new answer.
+async fn image_code(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ImageCodeId::parse(req.match_info().query("id"))
+        .map_err(|_| ApiError::invalid("图片验证码编号无效"))?;
+    let image = state.image_codes.issue(&id).await.map_err(AppError::from)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(NO_STORE)
+        .content_type(crate::image_code::CONTENT_TYPE)
+        .body(image))
 }

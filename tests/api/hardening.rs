@@ -89,10 +89,17 @@ async fn post_login(
 }
 
 /// The JSON API's bind, with a JSON body.
+/// `POST /oauth/qq/users/`, with an SMS code asked for first when the mobile is new.
 async fn api_bind(app: &TestApp, mobile: &str, password: &str, access_token: &str) -> (u16, Value) {
+    let mut body = json!({ "mobile": mobile, "password": password, "access_token": access_token });
+    if !app.has_account(mobile).await
+        && let Some(code) = app.try_api_sms_code(access_token, mobile).await
+    {
+        body["sms_code"] = Value::from(code);
+    }
     let response = reqwest::Client::new()
         .post(app.url("/oauth/qq/users/"))
-        .json(&json!({ "mobile": mobile, "password": password, "access_token": access_token }))
+        .json(&body)
         .send()
         .await
         .unwrap();

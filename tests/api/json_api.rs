@@ -532,8 +532,13 @@ async fn binding_a_new_mobile_creates_the_account(backend: Backend) {
     let answer = post_bind(&app, &bind_body(MOBILE, PASSWORD, &access_token)).await;
 
     assert_eq!(answer.status, 201, "{}", answer.body);
-    assert_eq!(answer.fields(), ["token", "user_id", "username"]);
+    assert_eq!(
+        answer.fields(),
+        ["id", "mobile", "token", "user_id", "username"]
+    );
+    assert_eq!(answer.body["id"], answer.body["user_id"]);
     assert_eq!(answer.str("username"), MOBILE);
+    assert_eq!(answer.str("mobile"), MOBILE);
     assert_eq!(answer.headers["cache-control"], "no-store");
     let user_id = answer.body["user_id"].as_i64().unwrap();
     assert_eq!((app.user_count().await, app.link_count().await), (1, 1));
@@ -561,12 +566,14 @@ async fn binding_a_new_mobile_creates_the_account(backend: Backend) {
 async fn binding_accepts_a_form_encoded_body(backend: Backend) {
     let app = spawn_app(backend).await;
     let access_token = access_token_for(&app, &new_openid()).await;
+    let code = app.api_sms_code(&access_token, MOBILE).await;
 
     let response = client()
         .post(app.url("/oauth/qq/users/"))
         .form(&[
             ("mobile", "+86 13800138000"),
             ("password", PASSWORD),
+            ("sms_code", code.as_str()),
             ("access_token", access_token.as_str()),
         ])
         .send()
@@ -605,8 +612,11 @@ async fn a_wrong_password_writes_nothing(backend: Backend) {
     let answer = post_bind(&app, &bind_body(MOBILE, "not the password", &access_token)).await;
 
     assert_eq!(answer.status, 400, "{}", answer.body);
+    // Without an SMS code the answer does not say the number is registered.
     assert!(
-        answer.message().contains("密码不正确"),
+        answer
+            .message()
+            .contains("如果这个手机号已经注册，也可以输入它的正确密码"),
         "{}",
         answer.message()
     );
@@ -789,7 +799,9 @@ async fn malformed_bodies_are_refused_with_json(backend: Backend) {
     .await;
     assert_eq!(wrong_types.status, 400, "{}", wrong_types.body);
 
-    let body = bind_body(MOBILE, PASSWORD, &token).to_string().into_bytes();
+    let mut body = bind_body(MOBILE, PASSWORD, &token);
+    body["sms_code"] = Value::from(app.api_sms_code(&token, MOBILE).await);
+    let body = body.to_string().into_bytes();
     let text = post_raw(&app, "text/plain", body.clone()).await;
     assert_eq!(text.status, 415, "{}", text.body);
     assert!(!text.message().is_empty());

@@ -160,8 +160,15 @@ async fn a_wrong_password_for_an_existing_mobile_shows_the_form_again(backend: B
     let refused = app
         .bind(&browser, &bind_page, "13912345678", "not the password")
         .await;
-    assert_eq!(refused.status, 401);
-    assert!(refused.body.contains("密码不正确"), "{}", refused.body);
+    // Without an SMS code the answer does not say the number is registered.
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused
+            .body
+            .contains("如果这个手机号已经注册，也可以输入它的正确密码"),
+        "{}",
+        refused.body
+    );
     assert_eq!(
         refused.field("mobile").as_deref(),
         Some("13912345678"),

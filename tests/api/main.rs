@@ -8,6 +8,7 @@ mod browser;
 mod concurrency;
 mod hardening;
 mod helpers;
+mod image_codes;
 mod json_api;
 mod login_flow;
 mod meiduo_front;

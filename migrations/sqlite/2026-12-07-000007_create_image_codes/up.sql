@@ -1,0 +1,11 @@
+-- The answer of each image code a front end asked for (`/image_codes/<uuid>/`),
+-- until it is checked (once) or expires. `id` is the front end's UUID in lower
+-- case, `answer` the characters drawn, in upper case.
+-- WITHOUT ROWID: one b-tree keyed by the UUID, as `used_oauth_states`.
+CREATE TABLE image_codes (
+    id TEXT PRIMARY KEY NOT NULL,
+    answer TEXT NOT NULL,
+    expires_at TIMESTAMP NOT NULL
+) WITHOUT ROWID;
+-- Every new image purges the expired ones: a range of this index, usually empty.
+CREATE INDEX image_codes_expires_at_idx ON image_codes (expires_at);
