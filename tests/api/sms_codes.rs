@@ -477,6 +477,22 @@ async fn codes_are_sent_only_to_someone_in_a_bind(backend: Backend) {
     assert_eq!(bad_mobile.status(), 400);
     assert_eq!(app.sms.calls(), 0);
 
+    // A right image code, as the original front end sends it: once.
+    let id = "9b2f7c1e-4d3a-4e5f-8a6b-0c1d2e3f4a5b";
+    let image = reqwest::get(app.url(&format!("/image_codes/{id}/")))
+        .await
+        .unwrap();
+    assert_eq!(image.status(), 200);
+    let answer = qqlogin::image_code::ImageCodes::new(app.db.clone())
+        .answer_for_tests(&qqlogin::domain::ImageCodeId::parse(id).unwrap())
+        .await
+        .expect("the image's answer");
+    let query = [("image_code_id", id), ("text", answer.as_str())];
+    assert_eq!(app.ask_sms_code(MOBILE, &query).await.status(), 200);
+    assert!(app.sms.code_for(MOBILE).await.is_some());
+    let again = app.ask_sms_code("13900139000", &query).await;
+    assert_eq!(again.status(), 400, "an image code is good once");
+
     let ungated = spawn_app_with(
         Backend::Sqlite,
         Options {
