@@ -295,7 +295,7 @@ async fn one_code_a_minute_per_mobile(backend: Backend) {
     assert!(again.body.contains("一分钟后"), "{}", again.body);
     assert!(again.body.contains(&format!("data-wait=\"{retry}\"")));
 
-    let token = api_token_page_free(&app).await;
+    let token = app.api_access_token(&new_openid()).await;
     let api = app.ask_sms_code(MOBILE, &[("access_token", &token)]).await;
     assert_eq!(api.status(), 429);
     assert!(api.headers().contains_key("retry-after"));
@@ -307,22 +307,6 @@ async fn one_code_a_minute_per_mobile(backend: Backend) {
         200
     );
     assert_eq!(app.sms.calls(), 2);
-}
-
-/// A bind token from the JSON API (the browser-bound exchange).
-async fn api_token_page_free(app: &TestApp) -> String {
-    let (browser, _) = app.begin_api_login("/").await;
-    let code = app.qq.grant(&new_openid(), "小红");
-    let answer: Value = browser
-        .client
-        .get(app.url(&format!("/oauth/qq/users/?code={code}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn daily_caps_per_mobile_address_and_qq_account(backend: Backend) {
@@ -337,7 +321,7 @@ async fn daily_caps_per_mobile_address_and_qq_account(backend: Backend) {
         },
     )
     .await;
-    let token = api_token_page_free(&app).await;
+    let token = app.api_access_token(&new_openid()).await;
     let ask = |mobile: &'static str| {
         let (app, token) = (&app, token.clone());
         async move {
@@ -374,7 +358,7 @@ async fn daily_caps_per_mobile_address_and_qq_account(backend: Backend) {
 
 async fn a_qq_account_has_a_daily_cap_across_mobiles(backend: Backend) {
     let app = spawn_app(backend).await;
-    let token = api_token_page_free(&app).await;
+    let token = app.api_access_token(&new_openid()).await;
     let mut statuses = Vec::new();
     for n in 0..11 {
         let mobile = format!("1390000{n:04}");
