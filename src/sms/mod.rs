@@ -12,7 +12,6 @@
 pub mod sender;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
@@ -89,7 +88,7 @@ impl Proof {
 pub struct SmsCodes {
     db: Db,
     key: SmsCodeKey,
-    sender: Arc<Sender>,
+    sender: Sender,
     daily_per_mobile: i32,
     daily_per_address: i32,
 }
@@ -100,7 +99,7 @@ impl SmsCodes {
         Self {
             db,
             key,
-            sender: Arc::new(sender),
+            sender,
             daily_per_mobile: cap(config.daily_per_mobile),
             daily_per_address: cap(config.daily_per_address),
         }
@@ -168,8 +167,8 @@ impl SmsCodes {
     /// try (and the fifth ends the code); a right one is left for the bind
     /// to use up ([`Proof::use_up`]).
     pub async fn check(&self, mobile: &Mobile, code: &SmsCode) -> Result<Proof, CodeError> {
-        let typed = self.key.hash(mobile, code);
-        let m = mobile.as_str().to_owned();
+        let code_hash = self.key.hash(mobile, code);
+        let (m, typed) = (mobile.as_str().to_owned(), code_hash.clone());
         let now = db::now();
         let matched = self
             .db
@@ -194,7 +193,7 @@ impl SmsCodes {
         }
         Ok(Proof {
             mobile: mobile.as_str().to_owned(),
-            code_hash: self.key.hash(mobile, code),
+            code_hash,
         })
     }
 

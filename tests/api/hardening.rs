@@ -107,29 +107,10 @@ async fn api_bind(app: &TestApp, mobile: &str, password: &str, access_token: &st
     (status, response.json().await.unwrap())
 }
 
-/// A bind token for `openid` from the JSON API, as a front end gets it.
-async fn access_token(app: &TestApp, openid: &str) -> String {
-    let (browser, _) = app.begin_api_login("/").await;
-    let code = app.qq.grant(openid, "小明");
-    let answer: Value = browser
-        .client
-        .get(app.url(&format!("/oauth/qq/users/?code={code}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no access_token: {answer}"))
-        .to_owned()
-}
-
 async fn a_burst_of_binds_with_one_token_gets_no_more_than_its_free_tries(backend: Backend) {
     let app = spawn_app(backend).await;
     create_plain_user(&app, MOBILE, PASSWORD).await;
-    let token = access_token(&app, &new_openid()).await;
+    let token = app.api_access_token(&new_openid()).await;
 
     let binds = (0..20).map(|_| api_bind(&app, MOBILE, "wrong password", &token));
     let statuses: Vec<u16> = join_all(binds).await.into_iter().map(|(s, _)| s).collect();
@@ -147,8 +128,8 @@ async fn binds_that_cannot_succeed_are_refused_before_the_throttle_and_the_hash(
     let openid = new_openid();
     // Two bind tokens for one QQ account: the first links it.
     let (first, second) = (
-        access_token(&app, &openid).await,
-        access_token(&app, &openid).await,
+        app.api_access_token(&openid).await,
+        app.api_access_token(&openid).await,
     );
     let (status, _) = api_bind(&app, "13800138000", PASSWORD, &first).await;
     assert_eq!(status, 201);
@@ -187,7 +168,7 @@ async fn tries_are_counted_per_bind_token_too(backend: Backend) {
     for mobile in &mobiles {
         create_plain_user(&app, mobile, PASSWORD).await;
     }
-    let token = access_token(&app, &new_openid()).await;
+    let token = app.api_access_token(&new_openid()).await;
     for mobile in &mobiles[..5] {
         let (status, body) = api_bind(&app, mobile, "wrong password", &token).await;
         assert_eq!(status, 400, "{body}");

@@ -481,6 +481,26 @@ impl TestApp {
             .expect("the SMS code reaches the webhook")
     }
 
+    /// A bind token for `openid` from the JSON API, as a front end gets it:
+    /// the hop, QQ, then the exchange from the same browser.
+    pub async fn api_access_token(&self, openid: &str) -> String {
+        let (browser, _) = self.begin_api_login("/").await;
+        let code = self.qq.grant(openid, "小明");
+        let answer: serde_json::Value = browser
+            .client
+            .get(self.url(&format!("/oauth/qq/users/?code={code}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token: {answer}"))
+            .to_owned()
+    }
+
     /// An SMS code for `mobile`, asked for with an API bind token and taken from the inbox.
     pub async fn api_sms_code(&self, access_token: &str, mobile: &str) -> String {
         let response = self

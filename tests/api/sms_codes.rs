@@ -295,7 +295,7 @@ async fn one_code_a_minute_per_mobile(backend: Backend) {
     assert!(again.body.contains("一分钟后"), "{}", again.body);
     assert!(again.body.contains(&format!("data-wait=\"{retry}\"")));
 
-    let token = api_token_page_free(&app).await;
+    let token = app.api_access_token(&new_openid()).await;
     let api = app.ask_sms_code(MOBILE, &[("access_token", &token)]).await;
     assert_eq!(api.status(), 429);
     assert!(api.headers().contains_key("retry-after"));
@@ -307,22 +307,6 @@ async fn one_code_a_minute_per_mobile(backend: Backend) {
         200
     );
     assert_eq!(app.sms.calls(), 2);
-}
-
-/// A bind token from the JSON API (the browser-bound exchange).
-async fn api_token_page_free(app: &TestApp) -> String {
-    let (browser, _) = app.begin_api_login("/").await;
-    let code = app.qq.grant(&new_openid(), "小红");
-    let answer: Value = browser
-        .client
-        .get(app.url(&format!("/oauth/qq/users/?code={code}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn daily_caps_per_mobile_address_and_qq_account(backend: Backend) {
@@ -337,7 +321,7 @@ async fn daily_caps_per_mobile_address_and_qq_account(backend: Backend) {
         },
     )
     .await;
-    let token = api_token_page_free(&app).await;
+    let token = app.api_access_token(&new_openid()).await;
     let ask = |mobile: &'static str| {
         let (app, token) = (&app, token.clone());
         async move {
@@ -374,7 +358,7 @@ async fn daily_caps_per_mobile_address_and_qq_account(backend: Backend) {
 
 async fn a_qq_account_has_a_daily_cap_across_mobiles(backend: Backend) {
     let app = spawn_app(backend).await;
-    let token = api_token_page_free(&app).await;
+    let token = app.api_access_token(&new_openid()).await;
     let mut statuses = Vec::new();
     for n in 0..11 {
         let mobile = format!("1390000{n:04}");
@@ -476,6 +460,22 @@ async fn codes_are_sent_only_to_someone_in_a_bind(backend: Backend) {
     let bad_mobile = app.ask_sms_code("12345", &[]).await;
     assert_eq!(bad_mobile.status(), 400);
     assert_eq!(app.sms.calls(), 0);
+
+    // A right image code, as the original front end sends it: once.
+    let id = "9b2f7c1e-4d3a-4e5f-8a6b-0c1d2e3f4a5b";
+    let image = reqwest::get(app.url(&format!("/image_codes/{id}/")))
+        .await
+        .unwrap();
+    assert_eq!(image.status(), 200);
+    let answer = qqlogin::image_code::ImageCodes::new(app.db.clone())
+        .answer_for_tests(&qqlogin::domain::ImageCodeId::parse(id).unwrap())
+        .await
+        .expect("the image's answer");
+    let query = [("image_code_id", id), ("text", answer.as_str())];
+    assert_eq!(app.ask_sms_code(MOBILE, &query).await.status(), 200);
+    assert!(app.sms.code_for(MOBILE).await.is_some());
+    let again = app.ask_sms_code("13900139000", &query).await;
+    assert_eq!(again.status(), 400, "an image code is good once");
 
     let ungated = spawn_app_with(
         Backend::Sqlite,
