@@ -828,8 +828,14 @@ impl Deployment {
     }
 
     /// Submits the bind page: a new account for `mobile`, with the SMS code
-    /// asked for through the page's button first. Returns the bind's page.
-    async fn bind(&mut self, browser: &Browser, bind_page: &Page, mobile: &str) -> (Page, usize) {
+    /// asked for through the page's button first. Returns the bind's page,
+    /// the instance that sent the code and the one that bound.
+    async fn bind(
+        &mut self,
+        browser: &Browser,
+        bind_page: &Page,
+        mobile: &str,
+    ) -> (Page, usize, usize) {
         let field = |name: &str| {
             bind_page
                 .field(name)
@@ -841,7 +847,7 @@ impl Deployment {
             ("csrf_token", csrf_token.clone()),
             ("mobile", mobile.to_owned()),
         ];
-        let (sent, _) = self
+        let (sent, sent_on) = self
             .traced(
                 browser
                     .client
@@ -863,13 +869,15 @@ impl Deployment {
             ("sms_code", code),
             ("password", PASSWORD.to_owned()),
         ];
-        self.traced(
-            browser
-                .client
-                .post(self.https_url("/oauth/qq/bind"))
-                .form(&form),
-        )
-        .await
+        let (done, bound_on) = self
+            .traced(
+                browser
+                    .client
+                    .post(self.https_url("/oauth/qq/bind"))
+                    .form(&form),
+            )
+            .await;
+        (done, sent_on, bound_on)
     }
 
     /// The home page through nginx: who is logged in.
@@ -885,7 +893,7 @@ impl Deployment {
         let (state, start) = self.start_qq_login(browser).await;
         let (bind_page, callback) = self.come_back_from_qq(browser, openid, &state).await;
         assert_eq!(bind_page.status, 200, "the bind page: {}", bind_page.body);
-        let (done, bind) = self.bind(browser, &bind_page, mobile).await;
+        let (done, _, bind) = self.bind(browser, &bind_page, mobile).await;
         assert_eq!((done.status, done.location()), (303, "/"), "{}", done.body);
         let (home, landed) = self.home(browser).await;
         assert_eq!(
@@ -1051,12 +1059,13 @@ async fn two_instances_behind_nginx_share_logins_and_survive_losing_one() {
     let (state, start) = d.start_qq_login(&first).await;
     let (bind_page, callback) = d.come_back_from_qq(&first, &openid, &state).await;
     assert_eq!(bind_page.status, 200, "the bind page: {}", bind_page.body);
-    let (done, bind) = d.bind(&first, &bind_page, &mobile).await;
+    let (done, sent, bind) = d.bind(&first, &bind_page, &mobile).await;
     assert_eq!((done.status, done.location()), (303, "/"), "{}", done.body);
     eprintln!(
-        "first login: /oauth/qq/login on {}, callback on {}, bind on {}",
+        "first login: /oauth/qq/login on {}, callback on {}, SMS code on {}, bind on {}",
         name(start),
         name(callback),
+        name(sent),
         name(bind)
     );
     assert_ne!(
@@ -1064,8 +1073,12 @@ async fn two_instances_behind_nginx_share_logins_and_survive_losing_one() {
         "the login began and came back from QQ on different instances"
     );
     assert_ne!(
-        callback, bind,
-        "the bind page came from one instance, was submitted to the other"
+        callback, sent,
+        "the bind page came from one instance, its token was accepted by the other"
+    );
+    assert_ne!(
+        sent, bind,
+        "the SMS code was sent by one instance, checked by the other"
     );
 
     // The session cookie: Secure (nginx says the browser spoke https), HttpOnly.
@@ -1138,7 +1151,7 @@ async fn two_instances_behind_nginx_share_logins_and_survive_losing_one() {
     let (bind_page, at) = d.come_back_from_qq(&second, &second_openid, &state).await;
     assert_eq!(bind_page.status, 200, "the bind page: {}", bind_page.body);
     assert_eq!(at, survivor);
-    let (done, at) = d.bind(&second, &bind_page, &second_mobile).await;
+    let (done, _, at) = d.bind(&second, &bind_page, &second_mobile).await;
     assert_eq!((done.status, done.location()), (303, "/"), "{}", done.body);
     assert_eq!(at, survivor);
     let (home, _) = d.home(&second).await;
