@@ -215,8 +215,19 @@ struct LoggedIn<'a> {
     mobile: Option<&'a str>,
 }
 
-fn logged_in(state: &AppState, user: &User, status: StatusCode) -> Result<HttpResponse, ApiError> {
-    let bound = status == StatusCode::CREATED;
+/// Which signed-in answer: a returning login's (200), or a bind's (201,
+/// with `id` and the mobile).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SignedIn {
+    Returning,
+    Bound,
+}
+
+fn logged_in(state: &AppState, user: &User, kind: SignedIn) -> Result<HttpResponse, ApiError> {
+    let (status, bound) = match kind {
+        SignedIn::Returning => (StatusCode::OK, false),
+        SignedIn::Bound => (StatusCode::CREATED, true),
+    };
     let token = state
         .keys
         .issue_login_token(
@@ -259,7 +270,7 @@ async fn exchange_code(
         .await
         .map_err(AppError::from)?
     {
-        Arrival::Known(user) => logged_in(&state, &user, StatusCode::OK)?,
+        Arrival::Known(user) => logged_in(&state, &user, SignedIn::Returning)?,
         Arrival::Unknown { openid, nickname } => {
             let pending = PendingBind::new(openid, nickname, LocalPath::home(), None);
             let token = state
@@ -327,7 +338,7 @@ async fn bind(
         })
         .await
         .map_err(AppError::from)?;
-    logged_in(&state, &user, StatusCode::CREATED)
+    logged_in(&state, &user, SignedIn::Bound)
 }
 
 #[derive(Deserialize)]
