@@ -525,12 +525,36 @@ where
         base: app.address.clone(),
         label: label.to_owned(),
     };
-    // On a task of its own, so that a failing assertion still lets us close the browser.
-    let outcome = actix_web::rt::spawn(body(phone.clone())).await;
+    run_and_close(
+        driver,
+        client,
+        &format!("{name} ({label})"),
+        &format!("{name}-{label}"),
+        body(phone),
+    )
+    .await;
+}
+
+/// Runs `test` on a task of its own, so that a failing assertion still lets
+/// us close the browser; when it fails, leaves the screenshot
+/// `target/screenshots/failed-{shot}.png` and chromedriver's log. Then closes
+/// the browser and stops the driver, and fails as the test did.
+pub(crate) async fn run_and_close<Fut>(
+    driver: Driver,
+    client: Client,
+    name: &str,
+    shot: &str,
+    test: Fut,
+) where
+    Fut: Future<Output = ()> + 'static,
+{
+    let outcome = actix_web::rt::spawn(test).await;
     if outcome.is_err() {
+        // An open alert would stop the screenshot.
+        let _ = client.dismiss_alert().await;
         let shot = match client.screenshot().await {
             Ok(png) => {
-                let path = screenshot_dir().join(format!("failed-{name}-{label}.png"));
+                let path = screenshot_dir().join(format!("failed-{shot}.png"));
                 std::fs::write(&path, png)
                     .map(|()| path.display().to_string())
                     .unwrap_or_default()
@@ -538,7 +562,7 @@ where
             Err(e) => format!("(none: {e})"),
         };
         eprintln!(
-            "browser test {name} ({label}) failed; screenshot {shot}; chromedriver's log ends:\n{}",
+            "browser test {name} failed; screenshot {shot}; chromedriver's log ends:\n{}",
             driver.log_tail()
         );
     }
@@ -547,7 +571,7 @@ where
     match outcome {
         Ok(()) => {}
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => panic!("browser test {name} ({label}): {e}"),
+        Err(e) => panic!("browser test {name}: {e}"),
     }
     if let Err(e) = closed {
         panic!("closing the browser: {e}");

@@ -30,7 +30,9 @@ use qqlogin::qq::stand_in::DEFAULT_OPENID;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::browser::{BROWSERS, Driver, POLL, WAIT, find_chromedriver, screenshot_dir};
+use crate::browser::{
+    BROWSERS, Driver, POLL, WAIT, find_chromedriver, run_and_close, screenshot_dir,
+};
 use crate::helpers::{Backend, Options, TestApp, spawn_app_with};
 
 const MOBILE: &str = "13800138000";
@@ -828,33 +830,12 @@ where
         pages_before: Arc::new(Mutex::new(0)),
         label: label.clone(),
     };
-    // On a task of its own, so that a failing assertion still lets us close the browser.
-    let outcome = actix_web::rt::spawn(body(site)).await;
-    if outcome.is_err() {
-        // An open alert would stop the screenshot.
-        let _ = client.dismiss_alert().await;
-        let shot = match client.screenshot().await {
-            Ok(png) => {
-                let path = screenshot_dir().join(format!("failed-meiduo-{label}.png"));
-                std::fs::write(&path, png)
-                    .map(|()| path.display().to_string())
-                    .unwrap_or_default()
-            }
-            Err(e) => format!("(none: {e})"),
-        };
-        eprintln!(
-            "browser test {name} ({label}) failed; screenshot {shot}; chromedriver's log ends:\n{}",
-            driver.log_tail()
-        );
-    }
-    let closed = client.close().await;
-    drop(driver);
-    match outcome {
-        Ok(()) => {}
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => panic!("browser test {name} ({label}): {e}"),
-    }
-    if let Err(e) = closed {
-        panic!("closing the browser: {e}");
-    }
+    run_and_close(
+        driver,
+        client,
+        &format!("{name} ({label})"),
+        &format!("meiduo-{label}"),
+        body(site),
+    )
+    .await;
 }
