@@ -20,7 +20,7 @@ use crate::session::{CsrfToken, OAuthAttempt, StateError, UserSession};
 use crate::sms::{CODE_TTL, RESEND_AFTER, Requester, SendRefused};
 use crate::state::AppState;
 use crate::templates::BindPage;
-use crate::token::PendingBind;
+use crate::token::{PendingBind, TokenError};
 
 #[derive(Deserialize)]
 pub struct StartQuery {
@@ -162,10 +162,7 @@ pub async fn bind(
         .inspect_err(|e| log::info!("bind refused: {e}"));
     let nickname = pending.as_ref().ok().and_then(|p| p.nickname.clone());
     let bound = async {
-        let pending = pending.map_err(|_| BindInputError::Token)?;
-        if pending.browser.is_none() || pending.browser != session.bind_nonce() {
-            return Err(BindInputError::OtherBrowser.into());
-        }
+        let pending = this_browsers(pending, &session)?;
         let mobile = Mobile::parse(&form.mobile).map_err(|_| BindInputError::Mobile)?;
         let password = Password::parse(form.password).map_err(|_| BindInputError::Password)?;
         let sms_code = typed_sms_code(form.sms_code.as_deref())?;
@@ -212,10 +209,7 @@ pub async fn send_sms_code(
         .verify_bind_token(&form.access_token, OffsetDateTime::now_utc());
     let nickname = pending.as_ref().ok().and_then(|p| p.nickname.clone());
     let sent = async {
-        let pending = pending.map_err(|_| BindInputError::Token)?;
-        if pending.browser.is_none() || pending.browser != session.bind_nonce() {
-            return Err(BindInputError::OtherBrowser.into());
-        }
+        let pending = this_browsers(pending, &session)?;
         let mobile = Mobile::parse(&form.mobile).map_err(|_| BindInputError::Mobile)?;
         let who = Requester {
             address: client_ip(&req),
@@ -252,6 +246,19 @@ pub async fn send_sms_code(
         }
         Err(e) => refused_on_the_form(&req, &state, &form.access_token, nickname, &form.mobile, e),
     }
+}
+
+/// The bind the page's token carries, if it is valid and was begun in this
+/// browser: a page-flow token is good only with the session it was issued to.
+fn this_browsers(
+    pending: Result<PendingBind, TokenError>,
+    session: &UserSession,
+) -> Result<PendingBind, BindInputError> {
+    let pending = pending.map_err(|_| BindInputError::Token)?;
+    if pending.browser.is_none() || pending.browser != session.bind_nonce() {
+        return Err(BindInputError::OtherBrowser);
+    }
+    Ok(pending)
 }
 
 /// `13800138000` as `138****8000`: enough for the person to recognise.
