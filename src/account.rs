@@ -102,13 +102,41 @@ impl Accounts {
         &self.db
     }
 
-    /// The user a QQ account is linked to, if any: the only query of a returning login.
-    pub async fn find_by_openid(&self, openid: &OpenId) -> Result<Option<User>, AccountError> {
+    /// The user a QQ account is linked to, if any: the only query of a
+    /// returning login. With a unionid (`QQ_USE_UNIONID`) a link made by any
+    /// of the developer's QQ apps is found first; a link made by this app's
+    /// openid alone is found next, and gains the unionid.
+    pub async fn find_linked(
+        &self,
+        openid: &OpenId,
+        unionid: Option<&str>,
+    ) -> Result<Option<User>, AccountError> {
         let (app_id, openid) = (self.app_id.clone(), openid.as_str().to_owned());
-        Ok(self
+        let Some(unionid) = unionid.map(str::to_owned) else {
+            return Ok(self
+                .db
+                .run(move |conn| db::user::find_by_openid(conn, &app_id, &openid))
+                .await?);
+        };
+        let u = unionid.clone();
+        if let Some(user) = self
             .db
-            .run(move |conn| db::user::find_by_openid(conn, &app_id, &openid))
-            .await?)
+            .run(move |conn| db::user::find_by_unionid(conn, &u))
+            .await?
+        {
+            return Ok(Some(user));
+        }
+        let (a, o) = (app_id.clone(), openid.clone());
+        let user = self
+            .db
+            .run(move |conn| db::user::find_by_openid(conn, &a, &o))
+            .await?;
+        if user.is_some() {
+            self.db
+                .write(move |conn| db::qq_link::add_unionid(conn, &app_id, &openid, &unionid))
+                .await?;
+        }
+        Ok(user)
     }
 
     pub async fn find_by_id(&self, user_id: i64) -> Result<Option<User>, AccountError> {
@@ -312,11 +340,13 @@ impl Accounts {
             user.id,
         );
         let token = crate::secret::db_key(&pending.id);
+        let unionid = pending.unionid.clone();
         let proof = proof.cloned();
         self.db
             .transaction(move |conn| {
                 use_up_token(conn, &token)?;
-                db::qq_link::insert(conn, &app_id, &openid, user_id).map_err(TxError::Link)?;
+                db::qq_link::insert(conn, &app_id, &openid, unionid.as_deref(), user_id)
+                    .map_err(TxError::Link)?;
                 use_up_code(conn, proof.as_ref())
             })
             .await
@@ -342,12 +372,14 @@ impl Accounts {
             mobile.as_str().to_owned(),
         );
         let token = crate::secret::db_key(&pending.id);
+        let unionid = pending.unionid.clone();
         let proof = proof.clone();
         self.db
             .transaction(move |conn| {
                 use_up_token(conn, &token)?;
                 let user = db::user::insert(conn, &mobile, &hash).map_err(TxError::User)?;
-                db::qq_link::insert(conn, &app_id, &openid, user.id).map_err(TxError::Link)?;
+                db::qq_link::insert(conn, &app_id, &openid, unionid.as_deref(), user.id)
+                    .map_err(TxError::Link)?;
                 use_up_code(conn, Some(&proof))?;
                 Ok(user)
             })

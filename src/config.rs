@@ -271,6 +271,11 @@ pub struct Settings {
           default_value = "0", value_parser = parse_switch, action = clap::ArgAction::Set)]
     pub sms_ungated: bool,
 
+    /// `1`: QQ logins are found by unionid first, so the company's several QQ apps share accounts.
+    #[arg(long, env = "QQ_USE_UNIONID", value_name = "QQ_USE_UNIONID", default_value = "0",
+          value_parser = parse_switch, action = clap::ArgAction::Set)]
+    pub use_unionid: bool,
+
     /// `new`: an SMS code is needed to create an account at bind; `always`: also to link an existing one.
     #[arg(
         long,
@@ -500,6 +505,8 @@ pub struct Config {
     /// Where QQ sends the JSON API's logins back to (`QQ_API_REDIRECT_URI`).
     pub api_redirect_uri: Url,
     pub sms: SmsConfig,
+    /// Links are found by unionid first (`QQ_USE_UNIONID`).
+    pub use_unionid: bool,
 }
 
 impl Config {
@@ -671,6 +678,7 @@ impl Settings {
             },
             api_redirect_uri,
             sms,
+            use_unionid: self.use_unionid,
         })
     }
 

@@ -18,6 +18,8 @@ pub enum Arrival {
     /// Not linked yet: the person must bind it to an account.
     Unknown {
         openid: OpenId,
+        /// Under `QQ_USE_UNIONID`, when QQ gave one.
+        unionid: Option<String>,
         nickname: Option<String>,
     },
 }
@@ -42,7 +44,10 @@ pub async fn arrive(
 ) -> Result<Arrival, ArrivalError> {
     let deadline = Instant::now() + qq.timeout();
     let identity = qq.identify(code).await?;
-    if let Some(user) = accounts.find_by_openid(&identity.openid).await? {
+    if let Some(user) = accounts
+        .find_linked(&identity.openid, identity.unionid.as_deref())
+        .await?
+    {
         return Ok(Arrival::Known(user));
     }
     // Only newcomers need a nickname, and only to be shown it: if QQ will not
@@ -69,6 +74,7 @@ pub async fn arrive(
     };
     Ok(Arrival::Unknown {
         openid: identity.openid,
+        unionid: identity.unionid,
         nickname,
     })
 }

@@ -237,6 +237,7 @@ fn qq_setup(config: &Config, local: SocketAddr) -> (QqConfig, Option<StandIn>) {
                 graph_url: graph_url.clone(),
                 authorize_base: graph_url.clone(),
                 timeout: config.qq_timeout,
+                use_unionid: config.use_unionid,
             },
             None,
         ),
@@ -270,6 +271,7 @@ fn qq_setup(config: &Config, local: SocketAddr) -> (QqConfig, Option<StandIn>) {
                 graph_url: server_base,
                 authorize_base: browser_base,
                 timeout: config.qq_timeout,
+                use_unionid: config.use_unionid,
             };
             (qq, Some(dev))
         }

@@ -159,6 +159,7 @@ impl Keys {
             nick: pending.nickname.clone(),
             next: pending.next.as_str().to_owned(),
             bnd: pending.browser.clone(),
+            uni: pending.unionid.clone(),
         };
         sign(&self.bind, &claims)
     }
@@ -176,6 +177,7 @@ impl Keys {
             nickname: claims.nick,
             next: LocalPath::sanitize(Some(&claims.next)),
             browser: claims.bnd,
+            unionid: claims.uni,
         })
     }
 
@@ -219,6 +221,8 @@ pub struct PendingBind {
     /// The nonce of the browser session that finished the callback; `None` for
     /// tokens handed out by the JSON API, whose clients keep no cookies.
     pub browser: Option<String>,
+    /// QQ's unionid for the person, under `QQ_USE_UNIONID`: stored with the link.
+    pub unionid: Option<String>,
 }
 
 impl PendingBind {
@@ -235,7 +239,13 @@ impl PendingBind {
             nickname,
             next,
             browser,
+            unionid: None,
         }
+    }
+
+    /// The same, with QQ's unionid for the person, to be stored with the link.
+    pub fn with_unionid(self, unionid: Option<String>) -> Self {
+        Self { unionid, ..self }
     }
 }
 
@@ -251,6 +261,8 @@ struct BindClaims {
     next: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bnd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    uni: Option<String>,
 }
 
 /// The login JWT's claims: the names the original Django front ends read.
@@ -326,6 +338,7 @@ mod tests {
             nickname: Some("小明".into()),
             next: LocalPath::sanitize(Some("/orders")),
             browser: Some("nonce".into()),
+            unionid: Some("UID_ABCDEF".into()),
         }
     }
 

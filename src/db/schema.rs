@@ -20,6 +20,7 @@ diesel::table! {
         user_id -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        unionid -> Nullable<Text>,
     }
 }
 

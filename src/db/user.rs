@@ -41,6 +41,17 @@ pub fn find_by_openid(
         .optional()?)
 }
 
+/// The user a link with this unionid belongs to, made by any of the
+/// developer's QQ apps.
+pub fn find_by_unionid(conn: &mut DbConn, unionid: &str) -> Result<Option<User>, DbError> {
+    Ok(qq_links::table
+        .inner_join(users::table)
+        .filter(qq_links::unionid.eq(unionid))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// The user with this mobile, with its QQ link for `app_id`.
 pub fn find_by_mobile_with_link(
     conn: &mut DbConn,

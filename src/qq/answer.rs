@@ -52,6 +52,9 @@ pub struct MeAnswer {
     pub client_id: String,
     /// The person the token stands for.
     pub openid: OpenId,
+    /// The person across all of one developer's QQ apps, when asked for
+    /// (`unionid=1`) and granted.
+    pub unionid: Option<String>,
 }
 
 /// The parts of `get_user_info` this service uses.
@@ -130,6 +133,13 @@ fn parse_token_form(body: &str) -> Result<AccessToken, QqError> {
     access_token(&token)
 }
 
+/// QQ's unionids are short ASCII identifiers; anything else is not one.
+fn is_unionid(u: &str) -> bool {
+    (1..=128).contains(&u.len())
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Parses the answer of `/oauth2.0/me` (JSONP or, with `fmt=json`, JSON).
 pub fn parse_me(body: &str) -> Result<MeAnswer, QqError> {
     let obj = json_object(unwrap_jsonp(body))?;
@@ -146,7 +156,16 @@ pub fn parse_me(body: &str) -> Result<MeAnswer, QqError> {
         .ok_or(QqError::Malformed("me answer has no openid"))?;
     let openid =
         OpenId::parse(openid).map_err(|_| QqError::Malformed("openid has an unexpected shape"))?;
-    Ok(MeAnswer { client_id, openid })
+    let unionid = match obj.get("unionid") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) if is_unionid(u) => Some(u.clone()),
+        Some(_) => return Err(QqError::Malformed("unionid has an unexpected shape")),
+    };
+    Ok(MeAnswer {
+        client_id,
+        openid,
+        unionid,
+    })
 }
 
 /// Parses the answer of `/user/get_user_info`, which reports errors as
@@ -370,6 +389,11 @@ mod tests {
         assert_eq!(parse_me(&body).unwrap().openid.as_str(), OPENID);
         let body = format!("{{\"client_id\":101,\"openid\":\"{OPENID}\",\"unionid\":\"U\"}}");
         assert_eq!(parse_me(&body).unwrap().client_id, "101");
+        assert_eq!(parse_me(&body).unwrap().unionid.as_deref(), Some("U"));
+        for bad in ["\"\"", "7", "\"a b\"", "\"<script>\""] {
+            let body = format!("{{\"client_id\":1,\"openid\":\"{OPENID}\",\"unionid\":{bad}}}");
+            assert!(parse_me(&body).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The HTTP client for QQ Connect's server-side endpoints.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::answer::{self, AccessToken, UserInfo};
+use super::answer::{self, AccessToken, MeAnswer, UserInfo};
 use super::error::QqError;
 use crate::domain::OpenId;
 
@@ -40,6 +41,9 @@ fn authorize_query(page: &Url, app_id: &str, redirect_uri: &Url) -> Url {
     url
 }
 
+/// QQ's answer to `unionid=1` from an app without that permission.
+const NO_UNIONID_PERMISSION: i64 = 100_048;
+
 /// The only permission requested: nickname (and avatar) for the account.
 const SCOPE: &str = "get_user_info";
 
@@ -63,6 +67,8 @@ pub struct QqConfig {
     /// The whole budget for one login's calls (token, then openid), and the
     /// limit for any single call. At most [`MAX_TIMEOUT`].
     pub timeout: Duration,
+    /// Ask `/oauth2.0/me` for the unionid too (`QQ_USE_UNIONID`).
+    pub use_unionid: bool,
 }
 
 impl std::fmt::Debug for QqConfig {
@@ -74,6 +80,7 @@ impl std::fmt::Debug for QqConfig {
             .field("graph_url", &self.graph_url.as_str())
             .field("authorize_base", &self.authorize_base.as_str())
             .field("timeout", &self.timeout)
+            .field("use_unionid", &self.use_unionid)
             .finish()
     }
 }
@@ -93,6 +100,8 @@ pub enum Display {
 pub struct QqIdentity {
     /// The person's OpenID for this app.
     pub openid: OpenId,
+    /// The person across the developer's QQ apps, under `QQ_USE_UNIONID`.
+    pub unionid: Option<String>,
     /// The token the exchange gave, for follow-up calls such as
     /// [`QqClient::fetch_user_info`].
     pub access_token: AccessToken,
@@ -117,6 +126,9 @@ struct Inner {
     me_url: Url,
     user_info_url: Url,
     timeout: Duration,
+    /// Ask `/me` for the unionid; cleared for good when QQ says the app
+    /// has no permission for it (100048), so later logins skip the refusal.
+    unionid: AtomicBool,
 }
 
 impl std::fmt::Debug for QqClient {
@@ -193,6 +205,7 @@ impl QqClient {
                 me_url,
                 user_info_url,
                 timeout: config.timeout,
+                unionid: AtomicBool::new(config.use_unionid),
             }),
         })
     }
@@ -213,6 +226,7 @@ impl QqClient {
                 me_url: inner.me_url.clone(),
                 user_info_url: inner.user_info_url.clone(),
                 timeout: inner.timeout,
+                unionid: AtomicBool::new(inner.unionid.load(Ordering::Relaxed)),
             }),
         }
     }
@@ -271,18 +285,50 @@ impl QqClient {
     /// the token was issued to another app: such a token could have been
     /// planted by that app's owner and must not log anyone in here.
     pub async fn fetch_openid(&self, token: &AccessToken) -> Result<OpenId, QqError> {
+        Ok(self.fetch_me(token).await?.openid)
+    }
+
+    /// Asks QQ whose token this is, and under `QQ_USE_UNIONID` the unionid
+    /// too. An app without the unionid permission (QQ's 100048) logs in by
+    /// openid alone: the operator is told once what to ask QQ for.
+    pub async fn fetch_me(&self, token: &AccessToken) -> Result<MeAnswer, QqError> {
+        let with_unionid = self.inner.unionid.load(Ordering::Relaxed);
+        match self.ask_me(token, with_unionid).await {
+            Err(QqError::Api {
+                code: NO_UNIONID_PERMISSION,
+                ..
+            }) if with_unionid => {
+                if self.inner.unionid.swap(false, Ordering::Relaxed) {
+                    log::error!(
+                        "QQ_USE_UNIONID is set, but QQ answers 100048: this app has no unionid \
+                         permission. Apply for it at QQ互联 (connect.qq.com, 申请UnionID); until \
+                         then logins go on by openid alone"
+                    );
+                }
+                self.ask_me(token, false).await
+            }
+            answered => answered,
+        }
+    }
+
+    async fn ask_me(&self, token: &AccessToken, with_unionid: bool) -> Result<MeAnswer, QqError> {
         let secret = token.expose_secret();
         let mut url = self.inner.me_url.clone();
-        url.query_pairs_mut()
-            .append_pair("access_token", secret)
-            .append_pair("fmt", "json");
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("access_token", secret);
+            if with_unionid {
+                query.append_pair("unionid", "1");
+            }
+            query.append_pair("fmt", "json");
+        }
         let body = self.get_again_if_lost(url).await?;
         let me = answer::parse_me(&body).map_err(|e| e.redact(&[secret]))?;
         if me.client_id != self.inner.app_id {
             log::warn!("QQ /me answered for another app's client id; refusing the token");
             return Err(QqError::WrongClient);
         }
-        Ok(me.openid)
+        Ok(me)
     }
 
     /// Fetches the person's nickname. QQ reports errors here as `ret != 0`
@@ -308,9 +354,10 @@ impl QqClient {
     pub async fn identify(&self, code: &str) -> Result<QqIdentity, QqError> {
         let steps = async {
             let access_token = self.exchange_code(code).await?;
-            let openid = self.fetch_openid(&access_token).await?;
+            let me = self.fetch_me(&access_token).await?;
             Ok(QqIdentity {
-                openid,
+                openid: me.openid,
+                unionid: me.unionid,
                 access_token,
             })
         };
@@ -407,6 +454,7 @@ mod tests {
             graph_url: Url::parse(graph).unwrap(),
             authorize_base: Url::parse(authorize).unwrap(),
             timeout: Duration::from_secs(5),
+            use_unionid: false,
         }
     }
 

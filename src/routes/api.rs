@@ -271,8 +271,13 @@ async fn exchange_code(
         .map_err(AppError::from)?
     {
         Arrival::Known(user) => logged_in(&state, &user, SignedIn::Returning)?,
-        Arrival::Unknown { openid, nickname } => {
-            let pending = PendingBind::new(openid, nickname, LocalPath::home(), None);
+        Arrival::Unknown {
+            openid,
+            unionid,
+            nickname,
+        } => {
+            let pending =
+                PendingBind::new(openid, nickname, LocalPath::home(), None).with_unionid(unionid);
             let token = state
                 .keys
                 .issue_bind_token(&pending, now)

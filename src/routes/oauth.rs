@@ -119,11 +119,16 @@ async fn arrive_in_browser(
             session.log_in(user.id)?;
             Ok(logged_in_to(next.as_str(), state))
         }
-        Arrival::Unknown { openid, nickname } => {
+        Arrival::Unknown {
+            openid,
+            unionid,
+            nickname,
+        } => {
             // The bind token is only good in this browser: its nonce must match the session's.
             let nonce = random_token();
             session.set_bind_nonce(&nonce)?;
-            let pending = PendingBind::new(openid, nickname, next, Some(nonce));
+            let pending =
+                PendingBind::new(openid, nickname, next, Some(nonce)).with_unionid(unionid);
             let token = state.keys.issue_bind_token(&pending, now)?;
             bind_page(
                 req,

@@ -61,6 +61,7 @@ async fn an_expired_token_is_refused(backend: Backend) {
         nickname: None,
         next: LocalPath::home(),
         browser: Some("whatever".into()),
+        unionid: None,
     };
     let old = keys
         .issue_bind_token(

@@ -178,6 +178,7 @@ fn pending(openid: &str, browser: Option<&str>) -> PendingBind {
         nickname: None,
         next: LocalPath::home(),
         browser: browser.map(str::to_owned),
+        unionid: None,
     }
 }
 

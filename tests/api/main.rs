@@ -25,3 +25,4 @@ mod sms_senders;
 mod sms_webhook;
 mod startup;
 mod storage;
+mod unionid;

@@ -28,6 +28,7 @@ fn config(graph: &str, timeout: Duration) -> QqConfig {
         graph_url: Url::parse(graph).unwrap(),
         authorize_base: Url::parse(graph).unwrap(),
         timeout,
+        use_unionid: false,
     }
 }
 

@@ -79,7 +79,10 @@ fn parse_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 /// The answer of a fault that replaces the endpoint's, after a delay if asked.
 async fn misbehave(endpoint: Endpoint, req: &Incoming) -> Option<HttpResponse> {
     Some(match &req.fault {
-        Fault::None | Fault::MeWrongClientId | Fault::UserInfoError => return None,
+        Fault::None
+        | Fault::MeWrongClientId
+        | Fault::UserInfoError
+        | Fault::NoUnionidPermission => return None,
         Fault::Delay(d) => {
             actix_web::rt::time::sleep(*d).await;
             return None;
@@ -238,8 +241,10 @@ fn me(qq: &Inner, req: &Incoming) -> HttpResponse {
     };
     let mut body = json!({ "client_id": client_id, "openid": holder.openid });
     if req.param("unionid") == Some("1") {
-        // One unionid per person across a developer's apps; here, per openid.
-        body["unionid"] = json!(format!("UID_{}", holder.openid));
+        if req.fault == Fault::NoUnionidPermission {
+            return oauth_error(req.json, 100_048, "no unionid permission");
+        }
+        body["unionid"] = json!(holder.unionid);
     }
     if req.json {
         json_response(&body)

@@ -133,6 +133,9 @@ pub enum Fault {
     /// `/user/get_user_info` answers QQ's
     /// `{"ret":-1,"msg":"client request's parameters are invalid, invalid openid"}`.
     UserInfoError,
+    /// `/oauth2.0/me` asked for the unionid answers QQ's 100048: the app has
+    /// no unionid permission (asked without, it answers as usual).
+    NoUnionidPermission,
 }
 
 /// How `/oauth2.0/authorize` gets the person's consent.
@@ -158,6 +161,9 @@ enum Codes {
 struct Identity {
     openid: String,
     nickname: String,
+    /// The person across the developer's apps: `UID_<openid>` unless a
+    /// test grants another ([`StandIn::grant_with_unionid`]).
+    unionid: String,
 }
 
 struct Grant {
@@ -320,6 +326,16 @@ impl StandIn {
         self.0.grant(openid, nickname)
     }
 
+    /// [`StandIn::grant`] for a person whose unionid is `unionid`: the same
+    /// person as another app of the developer knows under another openid.
+    pub fn grant_with_unionid(&self, openid: &str, nickname: &str, unionid: &str) -> String {
+        self.0.grant_as(Identity {
+            openid: openid.to_owned(),
+            nickname: nickname.to_owned(),
+            unionid: unionid.to_owned(),
+        })
+    }
+
     /// Makes every code granted so far older than its lifetime, so the next
     /// exchange of any of them fails with 100019 as on QQ.
     pub fn expire_codes(&self) {
@@ -409,6 +425,14 @@ impl Inner {
     }
 
     fn grant(&self, openid: &str, nickname: &str) -> String {
+        self.grant_as(Identity {
+            openid: openid.to_owned(),
+            nickname: nickname.to_owned(),
+            unionid: format!("UID_{openid}"),
+        })
+    }
+
+    fn grant_as(&self, identity: Identity) -> String {
         let code = fresh_secret();
         let now = Instant::now();
         let mut state = self.lock();
@@ -417,10 +441,6 @@ impl Inner {
         }
         // Still full: the code is handed out but unknown, like a code lost at QQ.
         if state.grants.len() < MAX_KEPT {
-            let identity = Identity {
-                openid: openid.to_owned(),
-                nickname: nickname.to_owned(),
-            };
             let grant = Grant {
                 identity,
                 expires: now + CODE_LIFETIME,
@@ -504,6 +524,7 @@ fn bench_identity(openid: &str) -> Identity {
     Identity {
         openid: openid.to_owned(),
         nickname: BENCH_NICKNAME.to_owned(),
+        unionid: format!("UID_{openid}"),
     }
 }
 

@@ -1,0 +1,2 @@
+DROP INDEX qq_links_unionid;
+ALTER TABLE qq_links DROP COLUMN unionid;
