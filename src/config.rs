@@ -271,6 +271,11 @@ pub struct Settings {
           default_value = "0", value_parser = parse_switch, action = clap::ArgAction::Set)]
     pub sms_ungated: bool,
 
+    /// The operator's privacy notice, linked from the bind page where accounts are created.
+    #[arg(long, env = "QQLOGIN_PRIVACY_URL", value_name = "QQLOGIN_PRIVACY_URL",
+          value_parser = parse_http_url)]
+    pub privacy_url: Option<Url>,
+
     /// `1`: QQ logins are found by unionid first, so the company's several QQ apps share accounts.
     #[arg(long, env = "QQ_USE_UNIONID", value_name = "QQ_USE_UNIONID", default_value = "0",
           value_parser = parse_switch, action = clap::ArgAction::Set)]
@@ -507,6 +512,8 @@ pub struct Config {
     pub sms: SmsConfig,
     /// Links are found by unionid first (`QQ_USE_UNIONID`).
     pub use_unionid: bool,
+    /// The privacy notice the bind page links to (`QQLOGIN_PRIVACY_URL`).
+    pub privacy_url: Option<Url>,
 }
 
 impl Config {
@@ -679,6 +686,7 @@ impl Settings {
             api_redirect_uri,
             sms,
             use_unionid: self.use_unionid,
+            privacy_url: self.privacy_url.clone(),
         })
     }
 

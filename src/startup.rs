@@ -113,6 +113,7 @@ impl Application {
             secure_cookies: config.is_https(),
             api_unbound_login: config.api_unbound_login,
             body_timeout: config.body_timeout,
+            privacy_url: config.privacy_url.clone(),
             public_base: public_base(&config.redirect_uri),
             migrated: AtomicBool::new(false),
         });

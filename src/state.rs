@@ -31,6 +31,8 @@ pub struct AppState {
     pub api_unbound_login: bool,
     /// The service's own origin (of `QQ_REDIRECT_URI`), when a request's `Host` will not do.
     pub public_base: url::Url,
+    /// The operator's privacy notice, linked from the bind page.
+    pub privacy_url: Option<url::Url>,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
     /// Set once the migrations have run: until then the service answers 503.

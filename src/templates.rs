@@ -36,6 +36,8 @@ pub struct BindPage<'a> {
     /// The token itself is unusable: offer to start the QQ login again.
     pub restart: bool,
     pub csrf_token: &'a str,
+    /// The operator's privacy notice (`QQLOGIN_PRIVACY_URL`).
+    pub privacy_url: Option<&'a str>,
 }
 
 #[derive(Template)]

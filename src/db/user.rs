@@ -92,6 +92,9 @@ pub fn insert(conn: &mut DbConn, mobile: &str, password_hash: &str) -> Result<Us
             users::password_hash.eq(password_hash),
             users::created_at.eq(at),
             users::updated_at.eq(at),
+            // Accounts are made only by the bind form, which says what is
+            // stored and links the privacy notice: submitting it is consent.
+            users::consented_at.eq(Some(at)),
         ))
         .execute(conn)?;
     Ok(users::table

@@ -246,6 +246,7 @@ pub async fn send_sms_code(
                 resend_in: RESEND_AFTER.as_secs(),
                 restart: false,
                 csrf_token: csrf.as_str(),
+                privacy_url: state.privacy_url.as_ref().map(url::Url::as_str),
             };
             form_page(&state, StatusCode::OK, &page, &csrf)
         }
@@ -335,6 +336,7 @@ fn bind_page(
         resend_in: refusal.as_ref().map_or(0, |r| r.resend_in),
         restart: refusal.as_ref().is_some_and(|r| r.restart),
         csrf_token: csrf.as_str(),
+        privacy_url: state.privacy_url.as_ref().map(url::Url::as_str),
     };
     form_page(state, status, &page, &csrf)
 }

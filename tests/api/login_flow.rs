@@ -401,7 +401,52 @@ async fn a_mistyped_address_gets_a_not_found_page(backend: Backend) {
     );
 }
 
+/// The page that creates accounts says what is stored and links the
+/// operator's privacy notice; the account records when that was agreed to.
+async fn the_bind_page_asks_consent_and_the_account_records_it(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(
+        backend,
+        crate::helpers::Options {
+            tweak: Box::new(|c| {
+                c.privacy_url = Some(url::Url::parse("https://www.example.com/privacy").unwrap());
+            }),
+            ..crate::helpers::Options::default()
+        },
+    )
+    .await;
+    let browser = Browser::new();
+    let bind_page = app.qq_login(&browser, &new_openid(), "/").await;
+    assert!(
+        bind_page.body.contains("我们保存你的手机号、密码的哈希值"),
+        "{}",
+        bind_page.body
+    );
+    assert!(
+        bind_page
+            .body
+            .contains(r#"<a href="https://www.example.com/privacy" target="_blank" rel="noopener">隐私政策</a>"#),
+        "{}",
+        bind_page.body
+    );
+
+    let done = app
+        .bind(&browser, &bind_page, "13800138000", PASSWORD)
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let consented: Option<time::PrimitiveDateTime> = app
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use qqlogin::db::schema::users;
+            Ok(users::table.select(users::consented_at).first(conn)?)
+        })
+        .await
+        .unwrap();
+    assert!(consented.is_some(), "the account records its consent");
+}
+
 backend_tests!(
+    the_bind_page_asks_consent_and_the_account_records_it,
     a_mistyped_address_gets_a_not_found_page,
     first_qq_login_binds_a_new_account_and_returns_to_next,
     a_bound_qq_account_logs_straight_in_next_time,
