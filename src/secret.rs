@@ -2,7 +2,20 @@
 //! token ids) and the keys under which the database remembers them.
 
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+
+/// `HMAC-SHA256(key, message)`, for keys of any length.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mac) => mac,
+        // RFC 2104 takes a key of any length (a long one is hashed first);
+        // the crate's error exists for MACs with fixed-size keys only.
+        Err(_) => unreachable!("HMAC accepts a key of any length"),
+    };
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
 
 /// 256 random bits, URL-safe.
 pub fn random_token() -> String {
@@ -44,6 +57,15 @@ fn sha256_hex(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231_test_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            base16ct::lower::encode_string(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
 
     #[test]
     fn sha256_hex_is_the_lowercase_hex_digest() {

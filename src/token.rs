@@ -56,14 +56,8 @@ impl SmsCodeKey {
     /// The stored form of `code` for `mobile`: hex HMAC-SHA256 over both, so a
     /// code is bound to the mobile it was sent to.
     pub fn hash(&self, mobile: &crate::domain::Mobile, code: &crate::domain::SmsCode) -> String {
-        use hmac::{Hmac, Mac};
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
-            unreachable!("HMAC takes a key of any length")
-        };
-        mac.update(mobile.as_str().as_bytes());
-        mac.update(b":");
-        mac.update(code.expose().as_bytes());
-        base16ct::lower::encode_string(&mac.finalize().into_bytes())
+        let message = format!("{}:{}", mobile.as_str(), code.expose());
+        base16ct::lower::encode_string(&crate::secret::hmac_sha256(&self.0, message.as_bytes()))
     }
 }
 

@@ -30,6 +30,13 @@ impl Mobile {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `13800138000` as `138****8000`: enough for the person to recognise,
+    /// and for a log line, without the whole number.
+    pub fn masked(&self) -> String {
+        // Eleven ASCII digits, checked by `parse`.
+        format!("{}****{}", &self.0[..3], &self.0[7..])
+    }
 }
 
 #[cfg(test)]
@@ -66,5 +73,13 @@ mod tests {
             assert_eq!(Mobile::parse(bad), Err(InvalidMobile), "{bad:?}");
         }
         assert_eq!(Mobile::parse(&"1".repeat(100_000)), Err(InvalidMobile));
+    }
+
+    #[test]
+    fn masked_keeps_the_first_three_and_last_four_digits() {
+        assert_eq!(
+            Mobile::parse("13800138000").unwrap().masked(),
+            "138****8000"
+        );
     }
 }

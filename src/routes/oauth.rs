@@ -227,7 +227,7 @@ pub async fn send_sms_code(
         Ok((mobile, code)) => {
             let mut notice = format!(
                 "验证码已发送到 {}，{} 分钟内有效。",
-                masked(&mobile),
+                mobile.masked(),
                 CODE_TTL.as_secs() / 60
             );
             if state.accounts.sms().shows_code() {
@@ -265,12 +265,6 @@ fn this_browsers(
         return Err(BindInputError::OtherBrowser);
     }
     Ok(pending)
-}
-
-/// `13800138000` as `138****8000`: enough for the person to recognise.
-fn masked(mobile: &Mobile) -> String {
-    let m = mobile.as_str();
-    format!("{}****{}", &m[..3], &m[7..])
 }
 
 /// The bind form again, with the reason next to it, for a failure that

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 use time::{OffsetDateTime, UtcOffset};
 
-use super::hmac_sha256;
+use crate::secret::hmac_sha256;
 
 /// The only signing algorithm of API 3.0.
 pub const ALGORITHM: &str = "TC3-HMAC-SHA256";

@@ -10,8 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use url::Url;
 
-use super::{SendError, hmac_sha256};
+use super::SendError;
 use crate::domain::{Mobile, SmsCode};
+use crate::secret::hmac_sha256;
 
 /// Header carrying the Unix time the request was signed at.
 pub const TIMESTAMP_HEADER: &str = "X-Qqlogin-Timestamp";
