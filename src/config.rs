@@ -276,6 +276,11 @@ pub struct Settings {
           value_parser = parse_http_url)]
     pub privacy_url: Option<Url>,
 
+    /// Days sign-in events are kept (the account centre's list, the operators' record).
+    #[arg(long, env = "QQLOGIN_EVENTS_KEEP_DAYS", value_name = "QQLOGIN_EVENTS_KEEP_DAYS",
+          default_value_t = 180, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub events_keep_days: u32,
+
     /// `1`: QQ logins are found by unionid first, so the company's several QQ apps share accounts.
     #[arg(long, env = "QQ_USE_UNIONID", value_name = "QQ_USE_UNIONID", default_value = "0",
           value_parser = parse_switch, action = clap::ArgAction::Set)]
@@ -514,6 +519,8 @@ pub struct Config {
     pub use_unionid: bool,
     /// The privacy notice the bind page links to (`QQLOGIN_PRIVACY_URL`).
     pub privacy_url: Option<Url>,
+    /// How long sign-in events are kept (`QQLOGIN_EVENTS_KEEP_DAYS`).
+    pub events_kept: Duration,
 }
 
 impl Config {
@@ -687,6 +694,7 @@ impl Settings {
             sms,
             use_unionid: self.use_unionid,
             privacy_url: self.privacy_url.clone(),
+            events_kept: Duration::from_secs(u64::from(self.events_keep_days) * 86_400),
         })
     }
 

@@ -19,9 +19,10 @@ use crate::sms::SendRefused;
 use crate::templates::{ErrorPage, render};
 use crate::token::TokenError;
 
-/// Why a bind was refused before any account was asked: its input.
+/// Why a form (a bind, the account centre's, the password reset) was
+/// refused before any account was asked: its input.
 #[derive(Debug, thiserror::Error)]
-pub enum BindInputError {
+pub enum InputError {
     #[error("the bind token is invalid or expired")]
     Token,
     #[error("the bind token belongs to another browser")]
@@ -34,12 +35,16 @@ pub enum BindInputError {
     Password,
     #[error("the SMS code is not six digits")]
     SmsCode,
+    #[error("the two new passwords differ")]
+    PasswordsDiffer,
+    #[error("the deletion was not confirmed")]
+    NotConfirmed,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("bind refused: {0}")]
-    BindInput(#[from] BindInputError),
+    #[error("form refused: {0}")]
+    Input(#[from] InputError),
     #[error("login state refused: {0}")]
     State(#[from] StateError),
     #[error("QQ sent the person back without a code")]
@@ -59,6 +64,9 @@ pub enum AppError {
     NotFound,
     #[error("not logged in")]
     Unauthenticated,
+    /// An account change without a recent proof of who the person is.
+    #[error("re-authentication required")]
+    ReauthRequired,
     #[error("bad request: {0}")]
     BadRequest(&'static str),
     #[error("request body too large")]
@@ -124,6 +132,7 @@ const TRY_QQ_AGAIN: (&str, &str) = ("/login", "重新登录");
 /// When to come back after the password hasher turned a request away.
 const HASHER_BUSY_RETRY_SECS: u64 = 2;
 const HOME: (&str, &str) = ("/", "返回首页");
+const ACCOUNT: (&str, &str) = ("/account", "返回账号中心");
 /// The database is down or too busy: nothing the person did wrong.
 const UNAVAILABLE: (StatusCode, &str, &str, (&str, &str)) = (
     StatusCode::SERVICE_UNAVAILABLE,
@@ -178,40 +187,94 @@ impl AppError {
                 "与QQ通信时出现问题。请稍后重试，或用手机号和密码登录。",
                 TRY_QQ_AGAIN,
             ),
-            Self::Token(_) | Self::BindInput(BindInputError::Token) => (
+            Self::Token(_) | Self::Input(InputError::Token) => (
                 S::BAD_REQUEST,
                 "绑定链接已失效",
                 "这个绑定页面已过期或无效。请重新点击“QQ登录”。",
                 TRY_QQ_AGAIN,
             ),
-            Self::BindInput(BindInputError::OtherBrowser) => (
+            Self::Input(InputError::OtherBrowser) => (
                 S::FORBIDDEN,
                 "请在本浏览器重新登录",
                 "这个绑定页面不是在当前浏览器打开的。请在本浏览器重新点击“QQ登录”。",
                 TRY_QQ_AGAIN,
             ),
-            Self::BindInput(BindInputError::Missing) => (
+            Self::Input(InputError::Missing) => (
                 S::BAD_REQUEST,
                 "信息不完整",
                 "请填写手机号和密码。",
                 TRY_QQ_AGAIN,
             ),
-            Self::BindInput(BindInputError::Mobile) => (
+            Self::Input(InputError::Mobile) => (
                 S::BAD_REQUEST,
                 "手机号有误",
                 "请输入正确的手机号（11位，以1开头）。",
                 TRY_QQ_AGAIN,
             ),
-            Self::BindInput(BindInputError::Password) => (
+            Self::Input(InputError::Password) => (
                 S::BAD_REQUEST,
                 "密码长度不对",
                 "密码长度应为8到128个字符。",
                 TRY_QQ_AGAIN,
             ),
-            Self::BindInput(BindInputError::SmsCode) => (
+            Self::Input(InputError::SmsCode) => (
                 S::BAD_REQUEST,
                 "短信验证码有误",
                 "短信验证码是6位数字，请检查后重新输入。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Input(InputError::PasswordsDiffer) => (
+                S::BAD_REQUEST,
+                "两次密码不一致",
+                "两次输入的新密码不一样，请重新输入。",
+                ACCOUNT,
+            ),
+            Self::Input(InputError::NotConfirmed) => (
+                S::BAD_REQUEST,
+                "请确认注销",
+                "注销无法撤销。如果确定，请在确认框中输入“注销”两个字。",
+                ACCOUNT,
+            ),
+            Self::Account(AccountError::ReauthFailed) => (
+                S::UNAUTHORIZED,
+                "验证失败",
+                "密码或验证码不正确，请重新输入。",
+                ACCOUNT,
+            ),
+            Self::Account(AccountError::QqLinkedElsewhere) => (
+                S::CONFLICT,
+                "这个QQ账号已绑定其他账号",
+                "一个QQ账号只能绑定一个账号。请先用这个QQ登录，在那个账号的账号中心解除绑定，再回来绑定。",
+                ACCOUNT,
+            ),
+            Self::Account(AccountError::OnlyWayIn) => (
+                S::CONFLICT,
+                "无法解除QQ绑定",
+                "你的账号还没有设置密码，QQ是唯一的登录方式。请先设置密码，再解除QQ绑定。",
+                ACCOUNT,
+            ),
+            Self::Account(AccountError::NotLinked) => (
+                S::CONFLICT,
+                "没有绑定QQ",
+                "你的账号现在没有绑定QQ账号。",
+                ACCOUNT,
+            ),
+            Self::Account(AccountError::MobileTaken) => (
+                S::CONFLICT,
+                "手机号已被使用",
+                "这个手机号已经注册了另一个账号，不能换到这个手机号。",
+                ACCOUNT,
+            ),
+            Self::Account(AccountError::NoSuchAccount) => (
+                S::NOT_FOUND,
+                "手机号未注册",
+                "这个手机号没有注册账号。可以用QQ登录，在绑定页面用它创建账号。",
+                TRY_QQ_AGAIN,
+            ),
+            Self::Account(AccountError::Gone) => (
+                S::UNAUTHORIZED,
+                "账号不存在",
+                "这个账号已经注销或不存在。",
                 TRY_QQ_AGAIN,
             ),
             Self::Csrf => (
@@ -231,6 +294,12 @@ impl AppError {
                 "请先登录",
                 "这个页面需要登录后查看。",
                 TRY_QQ_AGAIN,
+            ),
+            Self::ReauthRequired => (
+                S::UNAUTHORIZED,
+                "请先验证身份",
+                "为了你的账号安全，修改账号前需要再输入一次密码（或短信验证码）。验证后10分钟内可以直接修改。",
+                ("/account/verify", "验证身份"),
             ),
             Self::BadRequest(_) => (
                 S::BAD_REQUEST,
@@ -384,14 +453,19 @@ impl AppError {
         }
     }
 
-    /// Whether this failure belongs next to the bind form (shown with the
-    /// form again) rather than on an error page of its own.
-    pub fn belongs_on_the_bind_form(&self) -> bool {
+    /// Whether this failure belongs next to the form that was sent (shown
+    /// with the form again) rather than on an error page of its own.
+    pub fn belongs_on_the_form(&self) -> bool {
         matches!(
             self,
-            Self::BindInput(_)
+            Self::Input(_)
                 | Self::Account(
-                    AccountError::WrongPassword
+                    AccountError::ReauthFailed
+                        | AccountError::OnlyWayIn
+                        | AccountError::NotLinked
+                        | AccountError::MobileTaken
+                        | AccountError::NoSuchAccount
+                        | AccountError::WrongPassword
                         | AccountError::TokenUsed
                         | AccountError::OpenIdTaken
                         | AccountError::UserHasOtherQq
@@ -413,7 +487,7 @@ impl AppError {
     pub fn restarts_the_bind(&self) -> bool {
         matches!(
             self,
-            Self::BindInput(BindInputError::Token | BindInputError::OtherBrowser)
+            Self::Input(InputError::Token | InputError::OtherBrowser)
                 | Self::Account(AccountError::TokenUsed | AccountError::OpenIdTaken)
         )
     }
@@ -427,6 +501,15 @@ impl AppError {
             }
             Self::Account(AccountError::Hash(HashError::Busy)) => Some(HASHER_BUSY_RETRY_SECS),
             _ => None,
+        }
+    }
+
+    /// Seconds a form's "获取验证码" button waits after this failure: a code
+    /// asked for too soon after the last.
+    pub fn resend_in(&self) -> u64 {
+        match self {
+            Self::Sms(SendRefused::TooSoon(after)) => after.0,
+            _ => 0,
         }
     }
 

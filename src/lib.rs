@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod flow;
 #[cfg(test)]
 mod fuzz_tests;

@@ -13,9 +13,10 @@ use actix_web::{App, HttpServer, web};
 use secrecy::SecretString;
 use url::Url;
 
-use crate::account::Accounts;
+use crate::account::{Accounts, AccountsConfig};
 use crate::config::{Config, QqMode};
 use crate::db::{self, Db, DbError};
+use crate::events::Events;
 use crate::image_code::ImageCodes;
 use crate::password::{HashError, Hasher};
 use crate::qq::stand_in::{DEV_APP_ID, StandIn};
@@ -40,7 +41,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(5);
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
 /// No page needs inline script or style, and none may be framed.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https://*.qlogo.cn https://*.qpic.cn; \
      object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 #[derive(Debug, thiserror::Error)]
@@ -100,9 +101,12 @@ impl Application {
                 db.clone(),
                 Hasher::new(cores(), config.hash_queue)?,
                 sms,
-                app_id,
-                config.free_tries,
-                config.sms.bind_require,
+                Events::start(db.clone()),
+                AccountsConfig {
+                    app_id,
+                    free_tries: config.free_tries,
+                    bind_require: config.sms.bind_require,
+                },
             ),
             qq_api: qq.with_redirect_uri(config.api_redirect_uri.clone()),
             qq,
@@ -118,7 +122,7 @@ impl Application {
             migrated: AtomicBool::new(false),
         });
         migrate_or_keep_trying(db.clone(), state.clone(), config.database.describe()).await;
-        spawn_session_purge(db.clone());
+        spawn_purge(db.clone(), config.events_kept);
 
         let callback_path = config.redirect_uri.path().to_owned();
         let cookie_key = state.keys.cookie.clone();
@@ -325,26 +329,31 @@ fn access_log() -> Logger {
         .exclude("/healthz")
 }
 
-/// Expired sessions (and used login states) are deleted in the background;
-/// no operator cron needed.
-fn spawn_session_purge(db: Db) {
+/// Expired sessions, used login states, old password tries and sign-in
+/// events past their keeping are deleted in the background; no operator cron
+/// needed.
+fn spawn_purge(db: Db, events_kept: Duration) {
+    let events_kept = time::Duration::try_from(events_kept).unwrap_or(time::Duration::MAX);
     actix_web::rt::spawn(async move {
         let mut every = actix_web::rt::time::interval(PURGE_EVERY);
         loop {
             every.tick().await;
             let purged = db
-                .transaction(|conn| -> Result<usize, DbError> {
+                .transaction(move |conn| -> Result<usize, DbError> {
                     let now = db::now();
                     let sessions = db::session::purge_expired(conn, now)?;
                     let forget_before = now - time::Duration::seconds(crate::throttle::MEMORY_SECS);
                     Ok(sessions
                         + db::oauth_state::purge_expired(conn, now, OAUTH_STATE_TTL)?
-                        + db::login_failure::purge_expired(conn, now, forget_before)?)
+                        + db::login_failure::purge_expired(conn, now, forget_before)?
+                        + db::sign_in_event::purge_before(conn, now.saturating_sub(events_kept))?)
                 })
                 .await;
             match purged {
                 Ok(0) => {}
-                Ok(n) => log::info!("purged {n} expired sessions, login states and password tries"),
+                Ok(n) => log::info!(
+                    "purged {n} expired sessions, login states, password tries and sign-in events"
+                ),
                 Err(e) => log::warn!("session purge failed: {e}"),
             }
         }

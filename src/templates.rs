@@ -58,3 +58,86 @@ pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, 
         .insert_header((CACHE_CONTROL, "no-store"))
         .body(html))
 }
+
+/// The linked QQ account, as the account centre shows it.
+pub struct QqView {
+    pub nickname: String,
+    /// An https URL on QQ's avatar hosts.
+    pub avatar: Option<String>,
+    pub linked_at: String,
+}
+
+/// A live session, as the account centre lists it.
+pub struct SessionView {
+    pub handle: String,
+    pub since: String,
+    pub address: String,
+    pub agent: String,
+    pub current: bool,
+}
+
+/// A sign-in, as the account centre lists it.
+pub struct SignInView {
+    pub at: String,
+    pub method: &'static str,
+    pub address: String,
+    pub agent: String,
+    pub ok: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub username: &'a str,
+    /// Partly masked.
+    pub mobile: &'a str,
+    pub has_password: bool,
+    pub qq: Option<QqView>,
+    pub sessions: Vec<SessionView>,
+    pub sign_ins: Vec<SignInView>,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    /// The new mobile typed, kept when the page comes back.
+    pub new_mobile: &'a str,
+    pub resend_in: u64,
+    pub csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "account/verify.html")]
+pub struct VerifyPage<'a> {
+    pub has_password: bool,
+    /// Partly masked: where the code goes.
+    pub mobile: &'a str,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    pub resend_in: u64,
+    pub csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "account/delete.html")]
+pub struct DeletePage<'a> {
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+    pub csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "password/reset.html")]
+pub struct ResetPage<'a> {
+    pub mobile: &'a str,
+    pub image_code_id: &'a str,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    pub resend_in: u64,
+    pub csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "password/reset_done.html")]
+pub struct ResetDonePage<'a> {
+    pub qq: Option<QqView>,
+    pub error: Option<&'a str>,
+    pub csrf_token: &'a str,
+}

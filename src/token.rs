@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use time::OffsetDateTime;
 
-use crate::domain::{LocalPath, OpenId};
+use crate::domain::{AvatarUrl, LocalPath, OpenId};
 
 /// How long a person has to fill in the bind form after QQ sent them back.
 pub const BIND_TOKEN_TTL: time::Duration = time::Duration::minutes(10);
@@ -154,6 +154,7 @@ impl Keys {
             next: pending.next.as_str().to_owned(),
             bnd: pending.browser.clone(),
             uni: pending.unionid.clone(),
+            av: pending.avatar.as_ref().map(|a| a.as_str().to_owned()),
         };
         sign(&self.bind, &claims)
     }
@@ -172,6 +173,7 @@ impl Keys {
             next: LocalPath::sanitize(Some(&claims.next)),
             browser: claims.bnd,
             unionid: claims.uni,
+            avatar: claims.av.as_deref().and_then(AvatarUrl::from_qq),
         })
     }
 
@@ -217,6 +219,8 @@ pub struct PendingBind {
     pub browser: Option<String>,
     /// QQ's unionid for the person, under `QQ_USE_UNIONID`: stored with the link.
     pub unionid: Option<String>,
+    /// The QQ avatar, stored with the link for the account centre.
+    pub avatar: Option<AvatarUrl>,
 }
 
 impl PendingBind {
@@ -234,7 +238,13 @@ impl PendingBind {
             next,
             browser,
             unionid: None,
+            avatar: None,
         }
+    }
+
+    /// The same, with the QQ avatar to store with the link.
+    pub fn with_avatar(self, avatar: Option<AvatarUrl>) -> Self {
+        Self { avatar, ..self }
     }
 
     /// The same, with QQ's unionid for the person, to be stored with the link.
@@ -257,6 +267,8 @@ struct BindClaims {
     bnd: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     uni: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    av: Option<String>,
 }
 
 /// The login JWT's claims: the names the original Django front ends read.
@@ -333,6 +345,7 @@ mod tests {
             next: LocalPath::sanitize(Some("/orders")),
             browser: Some("nonce".into()),
             unionid: Some("UID_ABCDEF".into()),
+            avatar: AvatarUrl::from_qq("http://thirdqq.qlogo.cn/g?b=oidb&k=1&s=100"),
         }
     }
 

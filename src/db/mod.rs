@@ -19,6 +19,7 @@ pub mod oauth_state;
 pub mod qq_link;
 pub mod schema;
 pub mod session;
+pub mod sign_in_event;
 pub mod sms_code;
 pub mod user;
 

@@ -22,6 +22,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         unionid -> Nullable<Text>,
+        nickname -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        profile_at -> Nullable<Timestamp>,
     }
 }
 
@@ -30,6 +33,8 @@ diesel::table! {
         id -> Text,
         state -> Text,
         expires_at -> Timestamp,
+        user_id -> Nullable<BigInt>,
+        handle -> Nullable<Text>,
     }
 }
 
@@ -57,7 +62,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     used_oauth_states,
     sms_codes,
     sms_sends,
-    image_codes
+    image_codes,
+    sign_in_events
 );
 
 diesel::table! {
@@ -84,5 +90,18 @@ diesel::table! {
         subject -> Text,
         sends -> Integer,
         expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sign_in_events (id) {
+        id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        at -> Timestamp,
+        kind -> Text,
+        method -> Nullable<Text>,
+        outcome -> Text,
+        address -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
     }
 }

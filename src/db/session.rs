@@ -20,10 +20,27 @@ pub fn load(
         .optional()?)
 }
 
+/// Whose session a row is, and its handle in the account centre: copied
+/// from the state, so that a user's sessions can be listed and ended.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Owner<'a> {
+    pub user_id: Option<i64>,
+    pub handle: Option<&'a str>,
+}
+
+/// A live session of a user, as the account centre lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct UserSessionRow {
+    pub handle: Option<String>,
+    pub state: String,
+    pub expires_at: PrimitiveDateTime,
+}
+
 pub fn insert(
     conn: &mut DbConn,
     id: &str,
     state: &str,
+    owner: Owner<'_>,
     expires_at: PrimitiveDateTime,
 ) -> Result<(), DbError> {
     diesel::insert_into(sessions::table)
@@ -31,6 +48,8 @@ pub fn insert(
             sessions::id.eq(id),
             sessions::state.eq(state),
             sessions::expires_at.eq(expires_at),
+            sessions::user_id.eq(owner.user_id),
+            sessions::handle.eq(owner.handle),
         ))
         .execute(conn)?;
     Ok(())
@@ -42,6 +61,7 @@ pub fn update(
     conn: &mut DbConn,
     id: &str,
     state: &str,
+    owner: Owner<'_>,
     expires_at: PrimitiveDateTime,
     now: PrimitiveDateTime,
 ) -> Result<bool, DbError> {
@@ -53,6 +73,8 @@ pub fn update(
     .set((
         sessions::state.eq(state),
         sessions::expires_at.eq(expires_at),
+        sessions::user_id.eq(owner.user_id),
+        sessions::handle.eq(owner.handle),
     ))
     .execute(conn)?;
     Ok(changed == 1)
@@ -73,4 +95,42 @@ pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
 /// Removes expired sessions; returns how many.
 pub fn purge_expired(conn: &mut DbConn, now: PrimitiveDateTime) -> Result<usize, DbError> {
     Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
+}
+
+/// The live sessions of `user_id`, the longest-lived first.
+pub fn of_user(
+    conn: &mut DbConn,
+    user_id: i64,
+    now: PrimitiveDateTime,
+) -> Result<Vec<UserSessionRow>, DbError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::expires_at.gt(now))
+        .order(sessions::expires_at.desc())
+        .select((sessions::handle, sessions::state, sessions::expires_at))
+        .load(conn)?)
+}
+
+/// Ends the session `handle` of `user_id`; returns whether there was one.
+pub fn end_one(conn: &mut DbConn, user_id: i64, handle: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::handle.eq(handle)),
+    )
+    .execute(conn)?
+        > 0)
+}
+
+/// Ends every session of `user_id` but the one with handle `keep` (all of
+/// them without one); returns how many.
+pub fn end_all(conn: &mut DbConn, user_id: i64, keep: Option<&str>) -> Result<usize, DbError> {
+    let of_user = sessions::table.filter(sessions::user_id.eq(user_id));
+    Ok(match keep {
+        Some(keep) => {
+            diesel::delete(of_user.filter(sessions::handle.ne(keep).or(sessions::handle.is_null())))
+                .execute(conn)?
+        }
+        None => diesel::delete(of_user).execute(conn)?,
+    })
 }

@@ -211,3 +211,9 @@ pub fn use_up(conn: &mut DbConn, mobile: &str, code_hash: &str) -> Result<bool, 
     .execute(conn)?;
     Ok(deleted == 1)
 }
+
+/// Forgets the live code of `mobile` (a deleted account's).
+pub fn forget(conn: &mut DbConn, mobile: &str) -> Result<(), DbError> {
+    diesel::delete(sms_codes::table.filter(sms_codes::mobile.eq(mobile))).execute(conn)?;
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! Queries on `users`.
 
 use diesel::prelude::*;
+use time::PrimitiveDateTime;
 
 use super::schema::{qq_links, users};
 use super::{DbConn, DbError, now};
@@ -15,8 +16,29 @@ pub struct User {
     pub password_hash: String,
 }
 
+impl User {
+    /// Whether the account can be entered with a password at all: accounts
+    /// brought over without one carry an unusable hash (Django marks those
+    /// with a leading `!`).
+    pub fn has_usable_password(&self) -> bool {
+        !self.password_hash.is_empty() && !self.password_hash.starts_with('!')
+    }
+
+    /// The hash to check a typed password against: none for an account
+    /// without a usable password, which no password opens (the hasher then
+    /// checks against its dummy hash, in the same time, and says no; an
+    /// unusable hash given to it is an error, not a wrong password).
+    pub fn usable_password_hash(&self) -> Option<String> {
+        self.has_usable_password()
+            .then(|| self.password_hash.clone())
+    }
+}
+
 /// A user found by mobile, with the openid its account is linked to for an app (if any).
 pub type UserWithLink = (User, Option<String>);
+
+/// A user found by a QQ link, with when the link's QQ profile was last stored.
+pub type LinkedUser = (User, Option<PrimitiveDateTime>);
 
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Option<User>, DbError> {
     Ok(users::table
@@ -31,23 +53,23 @@ pub fn find_by_openid(
     conn: &mut DbConn,
     app_id: &str,
     openid: &str,
-) -> Result<Option<User>, DbError> {
+) -> Result<Option<LinkedUser>, DbError> {
     Ok(qq_links::table
         .inner_join(users::table)
         .filter(qq_links::app_id.eq(app_id))
         .filter(qq_links::openid.eq(openid))
-        .select(User::as_select())
+        .select((User::as_select(), qq_links::profile_at))
         .get_result(conn)
         .optional()?)
 }
 
 /// The user a link with this unionid belongs to, made by any of the
 /// developer's QQ apps.
-pub fn find_by_unionid(conn: &mut DbConn, unionid: &str) -> Result<Option<User>, DbError> {
+pub fn find_by_unionid(conn: &mut DbConn, unionid: &str) -> Result<Option<LinkedUser>, DbError> {
     Ok(qq_links::table
         .inner_join(users::table)
         .filter(qq_links::unionid.eq(unionid))
-        .select(User::as_select())
+        .select((User::as_select(), qq_links::profile_at))
         .first(conn)
         .optional()?)
 }
@@ -66,6 +88,14 @@ pub fn find_by_mobile_with_link(
         )
         .filter(users::mobile.eq(mobile))
         .select((User::as_select(), qq_links::openid.nullable()))
+        .get_result(conn)
+        .optional()?)
+}
+
+pub fn find_by_mobile(conn: &mut DbConn, mobile: &str) -> Result<Option<User>, DbError> {
+    Ok(users::table
+        .filter(users::mobile.eq(mobile))
+        .select(User::as_select())
         .get_result(conn)
         .optional()?)
 }
@@ -101,4 +131,36 @@ pub fn insert(conn: &mut DbConn, mobile: &str, password_hash: &str) -> Result<Us
         .filter(users::mobile.eq(mobile))
         .select(User::as_select())
         .get_result(conn)?)
+}
+
+/// Sets a new password hash.
+pub fn set_password_hash(conn: &mut DbConn, user_id: i64, hash: &str) -> Result<(), DbError> {
+    diesel::update(users::table.find(user_id))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(now())))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Moves the account to a new mobile; a user name that was the old mobile
+/// follows it, so that the old number can make an account of its own. Fails
+/// with a unique violation when the new mobile is taken.
+pub fn set_mobile(conn: &mut DbConn, user: &User, mobile: &str) -> Result<(), DbError> {
+    let username = if user.username == user.mobile {
+        mobile
+    } else {
+        user.username.as_str()
+    };
+    diesel::update(users::table.find(user.id))
+        .set((
+            users::mobile.eq(mobile),
+            users::username.eq(username),
+            users::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes the user; its QQ links go with it (`ON DELETE CASCADE`).
+pub fn delete(conn: &mut DbConn, user_id: i64) -> Result<bool, DbError> {
+    Ok(diesel::delete(users::table.find(user_id)).execute(conn)? > 0)
 }

@@ -35,6 +35,19 @@ impl ImageCodeId {
         }
     }
 
+    /// A fresh random id, for the service's own pages.
+    pub fn random() -> Self {
+        let hex = base16ct::lower::encode_string(&rand::random::<[u8; 16]>());
+        Self(format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        ))
+    }
+
     /// The UUID in lower case, as it is stored.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -56,6 +69,13 @@ impl fmt::Display for ImageCodeId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_random_id_is_a_well_formed_uuid_and_new_each_time() {
+        let (a, b) = (ImageCodeId::random(), ImageCodeId::random());
+        assert_eq!(ImageCodeId::parse(a.as_str()).unwrap().as_str(), a.as_str());
+        assert_ne!(a.as_str(), b.as_str());
+    }
 
     #[test]
     fn parse_takes_hyphenated_uuids_and_folds_case() {

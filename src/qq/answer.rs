@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 use super::error::QqError;
-use crate::domain::OpenId;
+use crate::domain::{AvatarUrl, OpenId};
 
 /// The longest access token accepted. QQ's are 32 hex digits; the slack is
 /// for format changes, the bound is so a broken answer cannot make us put an
@@ -63,6 +63,9 @@ pub struct UserInfo {
     /// The person's QQ nickname, as QQ gave it (may be empty). It is
     /// arbitrary user-chosen text: escape it wherever it is shown.
     pub nickname: String,
+    /// The avatar, 100×100 (`figureurl_qq_2`) or else 40×40 (`figureurl_qq_1`),
+    /// when it is on QQ's avatar hosts; as https.
+    pub avatar: Option<AvatarUrl>,
 }
 
 /// Strips QQ's JSONP wrapper, `callback( ... );`, if there is one, and the
@@ -184,8 +187,14 @@ pub fn parse_user_info(body: &str) -> Result<UserInfo, QqError> {
         .get("nickname")
         .and_then(Value::as_str)
         .ok_or(QqError::Malformed("user info answer has no nickname"))?;
+    // figureurl_qq_2 is missing or empty for people without a 100×100 avatar.
+    let avatar = ["figureurl_qq_2", "figureurl_qq_1"]
+        .iter()
+        .filter_map(|key| obj.get(*key).and_then(Value::as_str))
+        .find_map(AvatarUrl::from_qq);
     Ok(UserInfo {
         nickname: nickname.to_owned(),
+        avatar,
     })
 }
 

@@ -17,8 +17,9 @@ use crate::account::BindRequest;
 use crate::config::Origins;
 use crate::db::user::User;
 use crate::domain::{ImageCodeId, LocalPath, Mobile, Password};
-use crate::error::{ApiError, AppError, BindInputError};
-use crate::flow::{Arrival, arrive};
+use crate::error::{ApiError, AppError, InputError};
+use crate::events::Method as SignInMethod;
+use crate::flow::{Arrival, arrive, login_event};
 use crate::image_code::ImageCodeError;
 use crate::qq::Display;
 use crate::session::attempt::{Flow, removal_cookie};
@@ -26,7 +27,6 @@ use crate::session::rotation::accept_previous_key;
 use crate::session::{OAuthAttempt, StateError, UserSession};
 use crate::sms::Requester;
 use crate::state::AppState;
-use crate::token::PendingBind;
 
 use super::oauth::{display_for, leave_for_qq};
 
@@ -266,18 +266,14 @@ async fn exchange_code(
             .await
             .map_err(AppError::from)?;
     }
-    let mut answer = match arrive(&state.qq_api, &state.accounts, &code)
-        .await
-        .map_err(AppError::from)?
-    {
+    let arrived = arrive(&state.qq_api, &state.accounts, &code).await;
+    if let Some(event) = login_event(&arrived, SignInMethod::QqApi) {
+        state.accounts.events().record(event, &super::client(&req));
+    }
+    let mut answer = match arrived.map_err(AppError::from)? {
         Arrival::Known(user) => logged_in(&state, &user, SignedIn::Returning)?,
-        Arrival::Unknown {
-            openid,
-            unionid,
-            nickname,
-        } => {
-            let pending =
-                PendingBind::new(openid, nickname, LocalPath::home(), None).with_unionid(unionid);
+        Arrival::Unknown(newcomer) => {
+            let pending = newcomer.pending_bind(LocalPath::home(), None);
             let token = state
                 .keys
                 .issue_bind_token(&pending, now)
@@ -319,7 +315,7 @@ async fn bind(
     let (Some(token), Some(mobile), Some(password)) =
         (body.access_token, body.mobile, body.password)
     else {
-        return Err(AppError::from(BindInputError::Missing).into());
+        return Err(AppError::from(InputError::Missing).into());
     };
     let pending = state
         .keys
@@ -327,10 +323,9 @@ async fn bind(
         .ok()
         // Tokens of the page flow belong to a browser session, never to an API client.
         .filter(|p| p.browser.is_none())
-        .ok_or(AppError::from(BindInputError::Token))?;
-    let mobile = Mobile::parse(&mobile).map_err(|_| AppError::from(BindInputError::Mobile))?;
-    let password =
-        Password::parse(password).map_err(|_| AppError::from(BindInputError::Password))?;
+        .ok_or(AppError::from(InputError::Token))?;
+    let mobile = Mobile::parse(&mobile).map_err(|_| AppError::from(InputError::Mobile))?;
+    let password = Password::parse(password).map_err(|_| AppError::from(InputError::Password))?;
     let sms_code = super::typed_sms_code(body.sms_code.as_deref()).map_err(AppError::from)?;
     let user = state
         .accounts
@@ -339,7 +334,8 @@ async fn bind(
             mobile: &mobile,
             password,
             sms_code,
-            from: super::client_ip(&req),
+            client: &super::client(&req),
+            method: SignInMethod::QqApi,
         })
         .await
         .map_err(AppError::from)?;
@@ -362,7 +358,7 @@ async fn send_sms_code(
     session: UserSession,
     mobile: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let mobile = Mobile::parse(&mobile).map_err(|_| AppError::from(BindInputError::Mobile))?;
+    let mobile = Mobile::parse(&mobile).map_err(|_| AppError::from(InputError::Mobile))?;
     let query: SmsQuery = serde_urlencoded::from_str(req.query_string())
         .map_err(|_| ApiError::invalid("查询参数格式不正确"))?;
     let mut who = Requester {

@@ -5,12 +5,14 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpResponse, web};
 
 const APP_CSS: &str = include_str!("../../static/app.css");
-const BIND_JS: &str = include_str!("../../static/bind.js");
+const SMS_JS: &str = include_str!("../../static/sms.js");
+const AVATAR_JS: &str = include_str!("../../static/avatar.js");
 
 pub async fn serve(file: web::Path<String>) -> HttpResponse {
     let (content_type, body) = match file.as_str() {
         "app.css" => ("text/css; charset=utf-8", APP_CSS),
-        "bind.js" => ("text/javascript; charset=utf-8", BIND_JS),
+        "sms.js" => ("text/javascript; charset=utf-8", SMS_JS),
+        "avatar.js" => ("text/javascript; charset=utf-8", AVATAR_JS),
         _ => return HttpResponse::NotFound().finish(),
     };
     HttpResponse::Ok()

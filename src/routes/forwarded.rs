@@ -6,10 +6,11 @@ use std::net::IpAddr;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderValue, SET_COOKIE};
+use actix_web::http::header::{HeaderValue, SET_COOKIE, USER_AGENT};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, web};
 
+use crate::events::Client;
 use crate::proxy::TrustedProxies;
 use crate::session::SESSION_COOKIE;
 use crate::session::attempt::{API_OAUTH_COOKIE, OAUTH_COOKIE};
@@ -27,6 +28,18 @@ pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
     match proxies(req) {
         Some(proxies) => proxies.client_ip(peer, req.headers()),
         None => peer,
+    }
+}
+
+/// Where the request came from, for sign-in events: address and browser.
+pub fn client(req: &HttpRequest) -> Client {
+    Client {
+        address: client_ip(req),
+        user_agent: req
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     }
 }
 

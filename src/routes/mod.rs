@@ -1,11 +1,13 @@
 //! Every route, mounted in one place.
 
+mod account;
 mod api;
 mod assets;
 mod forwarded;
 mod health;
 mod oauth;
 mod pages;
+mod reset;
 
 use actix_session::SessionMiddleware;
 use actix_web::body::MessageBody;
@@ -17,14 +19,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use std::sync::atomic::Ordering;
 
 use crate::config::Origins;
-use crate::domain::SmsCode;
-use crate::error::{AppError, BindInputError};
+use crate::domain::{Mobile, OpenId, SmsCode};
+use crate::error::{AppError, InputError};
 use crate::session::rotation::accept_previous_key;
 use crate::session::store::DbSessionStore;
+use crate::sms::{CODE_TTL, Requester};
 use crate::state::AppState;
 
 use crate::session::CsrfToken;
-pub use forwarded::{client_ip, secure_cookie_behind_tls};
+pub use forwarded::{client, client_ip, secure_cookie_behind_tls};
 
 /// The session middleware, as startup builds it.
 pub type Sessions = SessionMiddleware<DbSessionStore>;
@@ -71,6 +74,37 @@ pub fn configure(
                 .route(callback_path, web::get().to(oauth::callback))
                 .route("/oauth/qq/bind", web::post().to(oauth::bind))
                 .route("/oauth/qq/sms", web::post().to(oauth::send_sms_code))
+                .route("/account", web::get().to(account::show))
+                .route("/account/verify", web::get().to(account::verify_form))
+                .route("/account/verify", web::post().to(account::verify))
+                .route(
+                    "/account/verify/code",
+                    web::post().to(account::send_verify_code),
+                )
+                .route("/account/qq/unlink", web::post().to(account::unlink_qq))
+                .route("/account/qq/link", web::post().to(account::link_qq))
+                .route(
+                    "/account/password",
+                    web::post().to(account::change_password),
+                )
+                .route(
+                    "/account/mobile/code",
+                    web::post().to(account::send_mobile_code),
+                )
+                .route("/account/mobile", web::post().to(account::change_mobile))
+                .route(
+                    "/account/sessions/end",
+                    web::post().to(account::end_sessions),
+                )
+                .route("/account/delete", web::get().to(account::delete_form))
+                .route("/account/delete", web::post().to(account::delete))
+                .route("/password/reset", web::get().to(reset::form))
+                .route("/password/reset", web::post().to(reset::reset))
+                .route(
+                    "/password/reset/code",
+                    web::post().to(reset::send_code_for_reset),
+                )
+                .route("/password/reset/done", web::get().to(reset::done))
                 .default_service(web::to(not_found)),
         );
 }
@@ -181,11 +215,39 @@ fn sent_by_browser(req: &HttpRequest) -> bool {
 
 /// The SMS code a bind form carries: none when the field is absent or
 /// blank (an existing account may bind with its password alone).
-fn typed_sms_code(raw: Option<&str>) -> Result<Option<SmsCode>, BindInputError> {
+fn typed_sms_code(raw: Option<&str>) -> Result<Option<SmsCode>, InputError> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(code) => SmsCode::parse(code)
             .map(Some)
-            .map_err(|_| BindInputError::SmsCode),
+            .map_err(|_| InputError::SmsCode),
     }
+}
+
+/// Sends an SMS code to `mobile` for the person at this request (`openid`:
+/// the QQ account of their bind in progress, for its daily cap); returns the
+/// notice that says so, with the code itself under the development sender.
+async fn send_sms(
+    req: &HttpRequest,
+    state: &AppState,
+    mobile: &Mobile,
+    openid: Option<OpenId>,
+) -> Result<String, AppError> {
+    let who = Requester {
+        address: client_ip(req),
+        openid,
+    };
+    let code = state.accounts.sms().send(mobile, &who).await?;
+    let mut notice = format!(
+        "验证码已发送到 {}，{} 分钟内有效。",
+        mobile.masked(),
+        CODE_TTL.as_secs() / 60
+    );
+    if state.accounts.sms().shows_code() {
+        notice.push_str(&format!(
+            "（开发模式，不发短信：验证码是 {}）",
+            code.expose()
+        ));
+    }
+    Ok(notice)
 }

@@ -8,16 +8,17 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{check_csrf, client_ip, form_page, logged_in_to, typed_sms_code};
-use crate::account::BindRequest;
+use super::{check_csrf, client, form_page, logged_in_to, see_other, send_sms, typed_sms_code};
+use crate::account::{AccountError, BindRequest};
 use crate::domain::{LocalPath, Mobile, Password};
-use crate::error::{AppError, BindInputError};
-use crate::flow::{Arrival, arrive};
+use crate::error::{AppError, InputError};
+use crate::events::{Event, Kind, Method};
+use crate::flow::{Arrival, arrive, login_event};
 use crate::qq::Display;
 use crate::secret::random_token;
 use crate::session::attempt::{Flow, removal_cookie};
 use crate::session::{CsrfToken, OAuthAttempt, StateError, UserSession};
-use crate::sms::{CODE_TTL, RESEND_AFTER, Requester, SendRefused};
+use crate::sms::RESEND_AFTER;
 use crate::state::AppState;
 use crate::templates::BindPage;
 use crate::token::{PendingBind, TokenError};
@@ -114,21 +115,24 @@ async fn arrive_in_browser(
         .filter(|c| !c.is_empty())
         .ok_or(AppError::NoCode)?;
     let next = LocalPath::sanitize(Some(&attempt.next));
-    match arrive(&state.qq, &state.accounts, code).await? {
+    if let Some(user_id) = attempt.link_for {
+        return link_from_account_centre(req, state, session, code, user_id).await;
+    }
+    let client = client(req);
+    let arrived = arrive(&state.qq, &state.accounts, code).await;
+    if let Some(event) = login_event(&arrived, Method::Qq) {
+        state.accounts.events().record(event, &client);
+    }
+    match arrived? {
         Arrival::Known(user) => {
-            session.log_in(user.id)?;
+            session.log_in(user.id, &client)?;
             Ok(logged_in_to(next.as_str(), state))
         }
-        Arrival::Unknown {
-            openid,
-            unionid,
-            nickname,
-        } => {
+        Arrival::Unknown(newcomer) => {
             // The bind token is only good in this browser: its nonce must match the session's.
             let nonce = random_token();
             session.set_bind_nonce(&nonce)?;
-            let pending =
-                PendingBind::new(openid, nickname, next, Some(nonce)).with_unionid(unionid);
+            let pending = newcomer.pending_bind(next, Some(nonce));
             let token = state.keys.issue_bind_token(&pending, now)?;
             bind_page(
                 req,
@@ -139,6 +143,43 @@ async fn arrive_in_browser(
                 "",
                 None,
             )
+        }
+    }
+}
+
+/// Back from QQ with a QQ account to link to the logged-in `user_id` (the
+/// account centre's "绑定QQ"): linked, or refused when that QQ account
+/// belongs to another account.
+async fn link_from_account_centre(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &UserSession,
+    code: &str,
+    user_id: i64,
+) -> Result<HttpResponse, AppError> {
+    if session.user_id() != Some(user_id) {
+        return Err(AppError::Unauthenticated);
+    }
+    match arrive(&state.qq, &state.accounts, code).await? {
+        Arrival::Known(user) if user.id == user_id => Ok(see_other("/account?done=linked")),
+        Arrival::Known(_) => {
+            let refused = AccountError::QqLinkedElsewhere;
+            let event = Event::failed(
+                Kind::Link,
+                Some(Method::Qq),
+                Some(user_id),
+                refused.reason(),
+            );
+            state.accounts.events().record(event, &client(req));
+            Err(refused.into())
+        }
+        Arrival::Unknown(newcomer) => {
+            let pending = newcomer.pending_bind(LocalPath::home(), None);
+            state
+                .accounts
+                .link_qq(user_id, &pending, &client(req))
+                .await?;
+            Ok(see_other("/account?done=linked"))
         }
     }
 }
@@ -166,10 +207,11 @@ pub async fn bind(
         .verify_bind_token(&form.access_token, OffsetDateTime::now_utc())
         .inspect_err(|e| log::info!("bind refused: {e}"));
     let nickname = pending.as_ref().ok().and_then(|p| p.nickname.clone());
+    let client = client(&req);
     let bound = async {
         let pending = this_browsers(pending, &session)?;
-        let mobile = Mobile::parse(&form.mobile).map_err(|_| BindInputError::Mobile)?;
-        let password = Password::parse(form.password).map_err(|_| BindInputError::Password)?;
+        let mobile = Mobile::parse(&form.mobile).map_err(|_| InputError::Mobile)?;
+        let password = Password::parse(form.password).map_err(|_| InputError::Password)?;
         let sms_code = typed_sms_code(form.sms_code.as_deref())?;
         let user = state
             .accounts
@@ -178,14 +220,15 @@ pub async fn bind(
                 mobile: &mobile,
                 password,
                 sms_code,
-                from: client_ip(&req),
+                client: &client,
+                method: Method::Qq,
             })
             .await?;
         Ok::<_, AppError>((user, pending.next))
     };
     match bound.await {
         Ok((user, next)) => {
-            session.log_in(user.id)?;
+            session.log_in(user.id, &client)?;
             Ok(logged_in_to(next.as_str(), &state))
         }
         Err(e) => refused_on_the_form(&req, &state, &form.access_token, nickname, &form.mobile, e),
@@ -215,27 +258,12 @@ pub async fn send_sms_code(
     let nickname = pending.as_ref().ok().and_then(|p| p.nickname.clone());
     let sent = async {
         let pending = this_browsers(pending, &session)?;
-        let mobile = Mobile::parse(&form.mobile).map_err(|_| BindInputError::Mobile)?;
-        let who = Requester {
-            address: client_ip(&req),
-            openid: Some(pending.openid),
-        };
-        let code = state.accounts.sms().send(&mobile, &who).await?;
-        Ok::<_, AppError>((mobile, code))
+        let mobile = Mobile::parse(&form.mobile).map_err(|_| InputError::Mobile)?;
+        let notice = send_sms(&req, &state, &mobile, Some(pending.openid)).await?;
+        Ok::<_, AppError>((mobile, notice))
     };
     match sent.await {
-        Ok((mobile, code)) => {
-            let mut notice = format!(
-                "验证码已发送到 {}，{} 分钟内有效。",
-                mobile.masked(),
-                CODE_TTL.as_secs() / 60
-            );
-            if state.accounts.sms().shows_code() {
-                notice.push_str(&format!(
-                    "（开发模式，不发短信：验证码是 {}）",
-                    code.expose()
-                ));
-            }
+        Ok((mobile, notice)) => {
             let csrf = CsrfToken::of(&req, &state.keys);
             let page = BindPage {
                 access_token: &form.access_token,
@@ -259,10 +287,10 @@ pub async fn send_sms_code(
 fn this_browsers(
     pending: Result<PendingBind, TokenError>,
     session: &UserSession,
-) -> Result<PendingBind, BindInputError> {
-    let pending = pending.map_err(|_| BindInputError::Token)?;
+) -> Result<PendingBind, InputError> {
+    let pending = pending.map_err(|_| InputError::Token)?;
     if pending.browser.is_none() || pending.browser != session.bind_nonce() {
-        return Err(BindInputError::OtherBrowser);
+        return Err(InputError::OtherBrowser);
     }
     Ok(pending)
 }
@@ -277,7 +305,7 @@ fn refused_on_the_form(
     mobile_typed: &str,
     e: AppError,
 ) -> Result<HttpResponse, AppError> {
-    if !e.belongs_on_the_bind_form() {
+    if !e.belongs_on_the_form() {
         return Err(e);
     }
     log::info!("bind refused: {e}");
@@ -293,10 +321,7 @@ fn refused_on_the_form(
         Some(Refusal {
             message: explained.detail,
             restart: e.restarts_the_bind(),
-            resend_in: match &e {
-                AppError::Sms(SendRefused::TooSoon(after)) => after.0,
-                _ => 0,
-            },
+            resend_in: e.resend_in(),
         }),
     )?;
     e.add_retry_after(&mut page);

@@ -5,10 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{check_csrf, client_ip, form_page, logged_in_to, see_other};
+use super::{check_csrf, client, form_page, logged_in_to, see_other};
 use crate::account::AccountError;
 use crate::domain::LocalPath;
 use crate::error::AppError;
+use crate::events::{Event, Kind};
 use crate::session::{CsrfToken, UserSession};
 use crate::state::AppState;
 use crate::templates::{HomePage, LoginPage};
@@ -63,13 +64,14 @@ pub async fn log_in(
     let form = form.into_inner();
     let next = LocalPath::sanitize(form.next.as_deref());
     let typed: String = form.username.chars().take(64).collect();
+    let client = client(&req);
     match state
         .accounts
-        .log_in(&form.username, form.password, client_ip(&req))
+        .log_in(&form.username, form.password, &client)
         .await
     {
         Ok(user) => {
-            session.log_in(user.id)?;
+            session.log_in(user.id, &client)?;
             Ok(logged_in_to(next.as_str(), &state))
         }
         // Shown with the form again, in the words the error page would use.
@@ -117,6 +119,10 @@ pub async fn log_out(
 ) -> Result<HttpResponse, AppError> {
     let token = form.as_ref().and_then(|f| f.csrf_token.as_deref());
     check_csrf(&req, &state, token)?;
+    if let Some(user_id) = session.user_id() {
+        let event = Event::ok(Kind::SessionEnd, None, user_id);
+        state.accounts.events().record(event, &client(&req));
+    }
     session.log_out();
     Ok(see_other("/login"))
 }

@@ -53,6 +53,10 @@ pub struct OAuthAttempt {
     pub state: String,
     pub next: String,
     pub started_at: i64,
+    /// Set when a logged-in person links QQ from the account centre: their
+    /// user id, which must still be logged in when QQ sends them back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_for: Option<i64>,
 }
 
 /// Why the `state` QQ sent back was not accepted.
@@ -82,6 +86,15 @@ impl OAuthAttempt {
             state: crate::secret::time_ordered_token(),
             next: next.as_str().to_owned(),
             started_at: now,
+            link_for: None,
+        }
+    }
+
+    /// The same attempt, to link the QQ account to `user_id` instead of logging in.
+    pub fn linking_for(self, user_id: i64) -> Self {
+        Self {
+            link_for: Some(user_id),
+            ..self
         }
     }
 
@@ -182,6 +195,7 @@ mod tests {
             state: "s3cret-state".into(),
             next: "/".into(),
             started_at: 1_000,
+            link_for: None,
         }
     }
 

@@ -20,12 +20,24 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use time::OffsetDateTime;
 
+use crate::events::Client;
+
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "qqlogin_session";
 
+/// The logged-in user (read by the store too: [`store`]).
 const USER_ID: &str = "uid";
+/// The session's handle in the account centre (read by the store too).
+const HANDLE: &str = "sid";
 const LOGGED_IN_AT: &str = "auth_at";
+/// When the person last proved who they are: at login, or asked again.
+const VERIFIED_AT: &str = "verified_at";
+const ADDRESS: &str = "ip";
+const USER_AGENT: &str = "ua";
 const BIND: &str = "bind";
+
+/// How long a proof of who one is lasts for the account centre's actions.
+pub const REAUTH_AFTER: Duration = Duration::from_secs(10 * 60);
 
 /// The session could not be written (its state is not serialisable).
 #[derive(Debug, thiserror::Error)]
@@ -46,13 +58,38 @@ pub struct UserSession {
 }
 
 impl UserSession {
-    /// Logs `user_id` in, under a fresh session id (no fixation), dropping any
-    /// half-finished bind.
-    pub fn log_in(&self, user_id: i64) -> Result<(), SessionError> {
+    /// Logs `user_id` in from `client`, under a fresh session id (no
+    /// fixation) and a fresh handle, dropping any half-finished bind.
+    pub fn log_in(&self, user_id: i64, client: &Client) -> Result<(), SessionError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
         self.session.renew();
         self.session.remove(BIND);
-        self.set(LOGGED_IN_AT, OffsetDateTime::now_utc().unix_timestamp())?;
+        self.set(LOGGED_IN_AT, now)?;
+        self.set(VERIFIED_AT, now)?;
+        self.set(HANDLE, crate::secret::random_token())?;
+        if let Some(address) = client.address {
+            self.set(ADDRESS, address.to_string())?;
+        }
+        if let Some(agent) = &client.user_agent {
+            self.set(USER_AGENT, agent.chars().take(200).collect::<String>())?;
+        }
         self.set(USER_ID, user_id)
+    }
+
+    /// This session's handle in the account centre's list.
+    pub fn handle(&self) -> Option<String> {
+        self.session.get(HANDLE).ok().flatten()
+    }
+
+    /// Whether the person proved who they are within [`REAUTH_AFTER`] of `now`.
+    pub fn recently_verified(&self, now: OffsetDateTime) -> bool {
+        let at: Option<i64> = self.session.get(VERIFIED_AT).ok().flatten();
+        at.is_some_and(|at| verified_within(at, now))
+    }
+
+    /// The person just proved who they are again.
+    pub fn mark_verified(&self, now: OffsetDateTime) -> Result<(), SessionError> {
+        self.set(VERIFIED_AT, now.unix_timestamp())
     }
 
     /// The logged-in user, unless the login is older than the absolute limit
@@ -91,6 +128,46 @@ impl UserSession {
     }
 }
 
+/// Whether a proof given at `at` (Unix seconds) still holds at `now`.
+pub fn verified_within(at: i64, now: OffsetDateTime) -> bool {
+    let age = now.unix_timestamp().saturating_sub(at);
+    (0..=REAUTH_AFTER.as_secs().cast_signed()).contains(&age)
+}
+
+/// A live session of a user, as the account centre shows it.
+#[derive(Debug, Clone)]
+pub struct ActiveSession {
+    pub handle: String,
+    pub logged_in_at: Option<OffsetDateTime>,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+    pub current: bool,
+}
+
+impl ActiveSession {
+    /// Reads a stored session's state; `current` is this browser's handle.
+    pub fn from_row(row: &crate::db::session::UserSessionRow, current: Option<&str>) -> Self {
+        let state: std::collections::HashMap<String, String> =
+            serde_json::from_str(&row.state).unwrap_or_default();
+        let text = |key: &str| {
+            state
+                .get(key)
+                .and_then(|v| serde_json::from_str::<String>(v).ok())
+        };
+        let handle = row.handle.clone().unwrap_or_default();
+        Self {
+            current: current.is_some_and(|c| c == handle),
+            logged_in_at: state
+                .get(LOGGED_IN_AT)
+                .and_then(|v| v.parse().ok())
+                .and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok()),
+            address: text(ADDRESS),
+            user_agent: text(USER_AGENT),
+            handle,
+        }
+    }
+}
+
 impl FromRequest for UserSession {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
@@ -104,5 +181,21 @@ impl FromRequest for UserSession {
                 })
                 .ok_or_else(|| actix_web::error::ErrorInternalServerError("no session limits")),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proof_of_who_one_is_lasts_ten_minutes() {
+        let at = 1_800_000_000;
+        let now = |secs: i64| OffsetDateTime::from_unix_timestamp(at + secs).unwrap();
+        assert!(verified_within(at, now(0)));
+        assert!(verified_within(at, now(600)));
+        assert!(!verified_within(at, now(601)));
+        // A proof from the future (a clock moved back) proves nothing.
+        assert!(!verified_within(at, now(-1)));
     }
 }

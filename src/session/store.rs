@@ -8,8 +8,11 @@ use actix_session::storage::{
 };
 use actix_web::cookie::time::Duration;
 
+use crate::db::session::Owner;
 use crate::db::{self, Db};
 use crate::secret::{db_key, time_ordered_token};
+
+use super::{HANDLE, USER_ID};
 
 type State = HashMap<String, String>;
 
@@ -36,6 +39,16 @@ fn new_key() -> SessionKey {
     SessionKey::try_from(time_ordered_token()).unwrap_or_else(|_| generate_session_key())
 }
 
+/// The logged-in user and the session's handle, read from its state (whose
+/// values actix-session keeps JSON-encoded).
+fn owner(state: &State) -> (Option<i64>, Option<String>) {
+    let user_id = state.get(USER_ID).and_then(|v| v.parse().ok());
+    let handle = state
+        .get(HANDLE)
+        .and_then(|v| serde_json::from_str::<String>(v).ok());
+    (user_id, handle)
+}
+
 fn expiry(ttl: &Duration) -> time::PrimitiveDateTime {
     db::now().saturating_add(*ttl)
 }
@@ -58,8 +71,15 @@ impl SessionStore for DbSessionStore {
         let json = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
         let key = new_key();
         let (id, expires_at) = (row_id(&key), expiry(ttl));
+        let (user_id, handle) = owner(&state);
         self.db
-            .write(move |conn| db::session::insert(conn, &id, &json, expires_at))
+            .write(move |conn| {
+                let owner = Owner {
+                    user_id,
+                    handle: handle.as_deref(),
+                };
+                db::session::insert(conn, &id, &json, owner, expires_at)
+            })
             .await
             .map_err(|e| SaveError::Other(e.into()))?;
         Ok(key)
@@ -74,9 +94,16 @@ impl SessionStore for DbSessionStore {
         let json =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let (id, expires_at) = (row_id(&key), expiry(ttl));
+        let (user_id, handle) = owner(&state);
         let updated = self
             .db
-            .write(move |conn| db::session::update(conn, &id, &json, expires_at, db::now()))
+            .write(move |conn| {
+                let owner = Owner {
+                    user_id,
+                    handle: handle.as_deref(),
+                };
+                db::session::update(conn, &id, &json, owner, expires_at, db::now())
+            })
             .await
             .map_err(|e| UpdateError::Other(e.into()))?;
         if updated {

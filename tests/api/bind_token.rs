@@ -62,6 +62,7 @@ async fn an_expired_token_is_refused(backend: Backend) {
         next: LocalPath::home(),
         browser: Some("whatever".into()),
         unionid: None,
+        avatar: None,
     };
     let old = keys
         .issue_bind_token(

@@ -205,10 +205,110 @@ async fn screenshots_of_the_pages_on_a_phone(backend: Backend) {
     .await;
 }
 
+/// After day one, on the phone: the account centre, unlinking QQ and
+/// linking it again, then a forgotten password reset by SMS, whose last page
+/// offers to unlink the QQ account. Screenshots of each page.
+async fn the_account_centre_on_a_phone_unlink_link_again_and_reset(backend: Backend) {
+    in_browser(backend, "account_centre", |phone| async move {
+        phone.goto("/login").await;
+        phone.sign_up_with_qq("小明", MOBILE, PASSWORD).await;
+        phone.click(Locator::LinkText("账号中心")).await;
+        phone.assert_page("账号中心", "/account").await;
+        let page = phone.body_text().await;
+        for shown in ["小明", "138****8000", "当前设备", "注销账号"] {
+            assert!(
+                page.contains(shown),
+                "the account centre shows {shown}: {page}"
+            );
+        }
+        assert!(
+            !page.contains(MOBILE),
+            "the mobile is masked, also as the user name: {page}"
+        );
+        // The bind that logged me in is the first sign-in listed (written in
+        // the background: look again until it is there).
+        phone.reload_until_it_shows("QQ登录（首次绑定）").await;
+        phone.assert_fits_the_screen().await;
+        phone.screenshot("account").await;
+        phone.scroll_to("#sessions-heading").await;
+        phone.screenshot("account-sessions").await;
+
+        phone
+            .click(Locator::XPath("//button[normalize-space()='解除QQ绑定']"))
+            .await;
+        phone.assert_page("账号中心", "/account").await;
+        assert_eq!(phone.text_of("[role=status]").await, "QQ账号已解除绑定。");
+        assert!(phone.body_text().await.contains("还没有绑定QQ账号"));
+        phone.screenshot("account-unlinked").await;
+
+        phone
+            .click(Locator::XPath("//button[normalize-space()='绑定QQ账号']"))
+            .await;
+        phone
+            .assert_page("QQ登录（开发用模拟）", "/dev/qq/oauth2.0/authorize")
+            .await;
+        phone.fill("#nickname", "小明").await;
+        phone
+            .click(Locator::XPath("//button[normalize-space()='授权并登录']"))
+            .await;
+        phone.assert_page("账号中心", "/account").await;
+        assert_eq!(
+            phone.text_of("[role=status]").await,
+            "QQ账号已绑定，以后可以用QQ直接登录。"
+        );
+        assert!(phone.body_text().await.contains("小明"));
+
+        phone
+            .click(Locator::XPath("//button[normalize-space()='退出登录']"))
+            .await;
+        phone.assert_page("登录", "/login").await;
+        phone.click(Locator::LinkText("忘记密码？")).await;
+        phone.assert_page("找回密码", "/password/reset").await;
+        phone.fill("#mobile", MOBILE).await;
+        let answer = phone.image_code_answer().await;
+        phone.fill("#image_code", &answer).await;
+        phone.assert_fits_the_screen().await;
+        phone.screenshot("password-reset").await;
+        phone
+            .click(Locator::XPath("//button[normalize-space()='获取验证码']"))
+            .await;
+        phone.assert_page("找回密码", "/password/reset/code").await;
+        let code = phone.code_in_notice().await;
+        phone.fill("#sms_code", &code).await;
+        let new_password = "a new password 2026";
+        phone.fill("#password", new_password).await;
+        phone.fill("#password2", new_password).await;
+        phone
+            .click(Locator::XPath(
+                "//button[normalize-space()='设置新密码并登录']",
+            ))
+            .await;
+        phone
+            .assert_page("密码已重设", "/password/reset/done")
+            .await;
+        assert!(
+            phone.body_text().await.contains("小明"),
+            "the linked QQ is named"
+        );
+        phone.assert_fits_the_screen().await;
+        phone.screenshot("password-reset-done").await;
+
+        phone
+            .click(Locator::XPath(
+                "//button[normalize-space()='这不是我的QQ，解除绑定']",
+            ))
+            .await;
+        phone.assert_page("账号中心", "/account").await;
+        assert_eq!(phone.text_of("[role=status]").await, "QQ账号已解除绑定。");
+    })
+    .await;
+}
+
 backend_tests!(
     first_qq_login_on_a_phone_then_logout_then_straight_back_in,
     wrong_password_shows_the_form_again_with_the_reason,
     screenshots_of_the_pages_on_a_phone,
+    the_account_centre_on_a_phone_unlink_link_again_and_reset,
 );
 
 // ---------------------------------------------------------------------------
@@ -222,6 +322,8 @@ struct Phone {
     base: String,
     /// The backend, for screenshot names.
     label: String,
+    /// The application's database: the image codes' answers are read there.
+    db: qqlogin::db::Db,
 }
 
 impl Phone {
@@ -409,6 +511,61 @@ impl Phone {
         println!("screenshot: {}", path.display());
     }
 
+    /// Scrolls the element `css` to the top of the screen.
+    async fn scroll_to(&self, css: &str) {
+        let element = self.find(Locator::Css(css)).await;
+        let element = serde_json::to_value(element).expect("an element is JSON");
+        self.client
+            .execute("arguments[0].scrollIntoView();", vec![element])
+            .await
+            .unwrap_or_else(|e| panic!("scroll to {css}: {e}"));
+    }
+
+    /// Loads the page again until its text holds `text` (something written
+    /// in the background), within [`WAIT`].
+    async fn reload_until_it_shows(&self, text: &str) {
+        let until = Instant::now() + WAIT;
+        while !self.body_text().await.contains(text) {
+            assert!(
+                Instant::now() < until,
+                "{text} never showed on {}",
+                self.where_am_i().await
+            );
+            self.client
+                .refresh()
+                .await
+                .unwrap_or_else(|e| panic!("reload: {e}"));
+        }
+    }
+
+    /// The answer of the image code this page shows (read from the database:
+    /// the picture is for people), once the browser has loaded the image.
+    async fn image_code_answer(&self) -> String {
+        let id = self.value("input[name=image_code_id]").await;
+        let id = qqlogin::domain::ImageCodeId::parse(&id).expect("the page's image code id");
+        let codes = qqlogin::image_code::ImageCodes::new(self.db.clone());
+        let until = Instant::now() + WAIT;
+        loop {
+            if let Some(answer) = codes.answer_for_tests(&id).await {
+                return answer;
+            }
+            assert!(Instant::now() < until, "the image code was never drawn");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The SMS code the development sender shows in the page's notice.
+    async fn code_in_notice(&self) -> String {
+        let notice = self.text_of("[role=status]").await;
+        notice
+            .split("验证码是 ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("the notice shows the code: {notice}"))
+            .chars()
+            .take(6)
+            .collect()
+    }
+
     /// From the login page: "QQ登录", then at the stand-in QQ type
     /// `nickname` and press 授权并登录. Leaves the browser where QQ's answer
     /// led (the bind page, or `next` when already bound).
@@ -445,14 +602,7 @@ impl Phone {
         self.click(Locator::XPath("//button[normalize-space()='获取验证码']"))
             .await;
         self.assert_page("绑定账号", "/oauth/qq/sms").await;
-        let notice = self.text_of("[role=status]").await;
-        let code: String = notice
-            .split("验证码是 ")
-            .nth(1)
-            .unwrap_or_else(|| panic!("the notice shows the code: {notice}"))
-            .chars()
-            .take(6)
-            .collect();
+        let code = self.code_in_notice().await;
         assert_eq!(self.value("#mobile").await, mobile, "the mobile is kept");
         let button = self.find(Locator::Css("#send-sms")).await;
         let label = button.text().await.unwrap_or_default();
@@ -524,6 +674,7 @@ where
         client: client.clone(),
         base: app.address.clone(),
         label: label.to_owned(),
+        db: app.db.clone(),
     };
     run_and_close(
         driver,

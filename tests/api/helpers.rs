@@ -631,6 +631,140 @@ impl TestApp {
             .await
             .unwrap()
     }
+
+    /// Posts `form` to an account centre action, with the CSRF token the
+    /// account page carries.
+    pub async fn account_post(&self, browser: &Browser, path: &str, form: &[(&str, &str)]) -> Page {
+        let page = self.get(browser, "/account").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = page
+            .field("csrf_token")
+            .expect("the account page has a CSRF token");
+        let mut form = form.to_vec();
+        form.push(("csrf_token", &csrf));
+        self.post_form(browser, path, &form).await
+    }
+
+    /// The login form, submitted with a user name (or mobile) and password.
+    pub async fn password_login(&self, browser: &Browser, login: &str, password: &str) -> Page {
+        self.post_with_csrf(
+            browser,
+            "/login",
+            &[("username", login), ("password", password)],
+        )
+        .await
+    }
+
+    /// The id of the account with this mobile.
+    pub async fn user_id(&self, mobile: &str) -> i64 {
+        let mobile = mobile.to_owned();
+        self.db
+            .run(move |conn| qqlogin::db::user::find_by_mobile(conn, &mobile))
+            .await
+            .unwrap()
+            .expect("an account with this mobile")
+            .id
+    }
+
+    /// The account with this id, if it exists.
+    pub async fn user(&self, user_id: i64) -> Option<qqlogin::db::user::User> {
+        self.db
+            .run(move |conn| qqlogin::db::user::find_by_id(conn, user_id))
+            .await
+            .unwrap()
+    }
+
+    /// Every sign-in event of `user_id` written so far, newest first.
+    pub async fn events_of(&self, user_id: i64) -> Vec<qqlogin::db::sign_in_event::StoredEvent> {
+        self.db
+            .run(move |conn| qqlogin::db::sign_in_event::of_user(conn, user_id))
+            .await
+            .unwrap()
+    }
+
+    /// Waits for the events' writer to store an event of `user_id` of `kind`
+    /// with `outcome`; returns the newest such event.
+    pub async fn event_of(
+        &self,
+        user_id: i64,
+        kind: &str,
+        outcome: &str,
+    ) -> qqlogin::db::sign_in_event::StoredEvent {
+        let find = |events: Vec<qqlogin::db::sign_in_event::StoredEvent>| {
+            events
+                .into_iter()
+                .find(|e| e.kind == kind && e.outcome == outcome)
+        };
+        let written = eventually(Duration::from_secs(10), async || {
+            find(self.events_of(user_id).await).is_some()
+        })
+        .await;
+        assert!(
+            written,
+            "no {kind}/{outcome} event of user {user_id}: {:?}",
+            self.events_of(user_id).await
+        );
+        find(self.events_of(user_id).await).unwrap()
+    }
+
+    /// Time passes for the account centre: every session of `user_id` last
+    /// proved who its person is `secs_ago` seconds ago (the `verified_at` of
+    /// its state, whose values are JSON-encoded). Returns how many sessions.
+    pub async fn age_verification(&self, user_id: i64, secs_ago: i64) -> usize {
+        use diesel::prelude::*;
+        use qqlogin::db::schema::sessions;
+        let at = time::OffsetDateTime::now_utc().unix_timestamp() - secs_ago;
+        let aged = self
+            .db
+            .write(move |conn| {
+                let rows: Vec<(String, String)> = sessions::table
+                    .filter(sessions::user_id.eq(user_id))
+                    .select((sessions::id, sessions::state))
+                    .load(conn)?;
+                for (id, state) in &rows {
+                    let mut state: std::collections::HashMap<String, String> =
+                        serde_json::from_str(state).unwrap();
+                    assert!(state.contains_key("verified_at"), "{state:?}");
+                    state.insert("verified_at".to_owned(), at.to_string());
+                    diesel::update(sessions::table.find(id))
+                        .set(sessions::state.eq(serde_json::to_string(&state).unwrap()))
+                        .execute(conn)?;
+                }
+                Ok(rows.len())
+            })
+            .await
+            .unwrap();
+        assert!(aged > 0, "user {user_id} has no session to age");
+        aged
+    }
+
+    /// The handles of the live sessions of `user_id`.
+    pub async fn session_handles(&self, user_id: i64) -> Vec<String> {
+        use diesel::prelude::*;
+        use qqlogin::db::schema::sessions;
+        self.db
+            .run(move |conn| {
+                Ok(sessions::table
+                    .filter(sessions::user_id.eq(user_id))
+                    .select(sessions::handle)
+                    .load::<Option<String>>(conn)?)
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// The SMS code sent to `mobile` after the `before` codes it had received.
+    pub async fn next_sms_code(&self, mobile: &str, before: usize) -> String {
+        let arrived = eventually(Duration::from_secs(10), async || {
+            self.sms.codes(mobile).len() > before
+        })
+        .await;
+        assert!(arrived, "no new SMS code reached {mobile}");
+        self.sms.codes(mobile).last().unwrap().clone()
+    }
 }
 
 pub fn urlencode(s: &str) -> String {

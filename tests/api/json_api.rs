@@ -179,6 +179,7 @@ fn pending(openid: &str, browser: Option<&str>) -> PendingBind {
         next: LocalPath::home(),
         browser: browser.map(str::to_owned),
         unionid: None,
+        avatar: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! stand-in QQ server.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+mod account_centre;
 mod bind_token;
 mod browser;
 mod concurrency;
@@ -14,6 +15,7 @@ mod login_flow;
 mod meiduo_front;
 mod oauth_state;
 mod operations;
+mod password_reset;
 mod qq_client;
 mod qq_faults;
 mod security;

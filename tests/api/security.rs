@@ -262,7 +262,14 @@ async fn a_bind_that_loses_the_race_after_creating_its_user_leaves_nothing(backe
     app.db
         .run(move |conn| {
             let user = qqlogin::db::user::find_by_login(conn, "13700000000")?.unwrap();
-            qqlogin::db::qq_link::insert(conn, crate::helpers::APP_ID, &link_openid, None, user.id)
+            let link = qqlogin::db::qq_link::NewLink {
+                app_id: crate::helpers::APP_ID,
+                openid: &link_openid,
+                unionid: None,
+                nickname: None,
+                avatar_url: None,
+            };
+            qqlogin::db::qq_link::insert(conn, link, user.id)
         })
         .await
         .unwrap();

@@ -473,7 +473,16 @@ async fn sqlite_connections_enforce_foreign_keys_wait_for_locks_and_use_wal() {
     assert_eq!(pragmas, ("1".into(), "5000".into(), "wal".into()));
 
     let orphan = db
-        .run(|conn| qqlogin::db::qq_link::insert(conn, "app", "OPENID", None, 12345))
+        .run(|conn| {
+            let link = qqlogin::db::qq_link::NewLink {
+                app_id: "app",
+                openid: "OPENID",
+                unionid: None,
+                nickname: None,
+                avatar_url: None,
+            };
+            qqlogin::db::qq_link::insert(conn, link, 12345)
+        })
         .await;
     assert!(orphan.is_err(), "a link to no user was accepted");
 }

@@ -24,7 +24,7 @@ async fn migrated(backend: &Backend, wait: Duration) -> (TestDb, Db) {
 
 fn insert_session(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
     let expires = db::now() + time::Duration::hours(1);
-    db::session::insert(conn, id, "{}", expires)
+    db::session::insert(conn, id, "{}", db::session::Owner::default(), expires)
 }
 
 async fn session_ids(db: &Db) -> Vec<String> {

@@ -287,6 +287,7 @@ fn user_info(qq: &Inner, req: &Incoming) -> HttpResponse {
         "year": "1990",
         "figureurl": "http://qzapp.qlogo.cn/qzapp/101234567/0123/30",
         "figureurl_qq_1": "http://thirdqq.qlogo.cn/g?b=oidb&k=0123&s=40",
+        "figureurl_qq_2": format!("http://thirdqq.qlogo.cn/g?b=oidb&k={}&s=100", holder.openid),
         "is_yellow_vip": "0",
     }))
 }

@@ -1,6 +1,7 @@
-// The bind page's "获取验证码" button: after a code was sent, it waits out the
-// resend interval with a countdown. Without JavaScript the button still
-// works; the server then answers a press that comes too soon with a notice.
+// Every "获取验证码" button (the bind page, the account centre, the password
+// reset): after a code was sent, it waits out the resend interval with a
+// countdown. Without JavaScript the button still works; the server then
+// answers a press that comes too soon with a notice.
 (function () {
   var button = document.getElementById("send-sms");
   if (!button) return;

@@ -1,14 +1,20 @@
-//! Accounts: logging in with a password and linking a QQ account. The pages
-//! and the JSON API both call these; neither holds a copy of the logic.
+//! Accounts: logging in with a password and linking a QQ account; what a
+//! logged-in person may change is in [`changes`]. The pages and the JSON API
+//! both call these; neither holds a copy of the logic. Each operation records
+//! its sign-in event ([`crate::events`]).
 
-use std::net::IpAddr;
+mod changes;
+
+pub use changes::{Credential, Overview};
 
 use secrecy::SecretString;
 
 use crate::config::BindRequireSms;
+use crate::db::qq_link::NewLink;
 use crate::db::user::User;
 use crate::db::{self, Db, DbConn, DbError};
 use crate::domain::{Mobile, OpenId, Password, SmsCode};
+use crate::events::{Client, Event, Events, Kind, Method};
 use crate::password::{HashError, Hasher};
 use crate::sms::{CodeError, Proof, SmsCodes};
 use crate::throttle::{Attempt, FreeTries, RetryAfter, Throttle};
@@ -49,10 +55,57 @@ pub enum AccountError {
     /// The account changed under us twice in a row; the person may simply retry.
     #[error("the account changed during the operation")]
     Busy,
+    /// Linking from the account centre: that QQ account belongs to another account.
+    #[error("this QQ account is linked to another user")]
+    QqLinkedElsewhere,
+    /// Unlinking QQ would leave the account with no way in (no usable password).
+    #[error("QQ is the account's only way in")]
+    OnlyWayIn,
+    #[error("the account has no QQ link")]
+    NotLinked,
+    /// The new mobile belongs to another account.
+    #[error("the mobile belongs to another account")]
+    MobileTaken,
+    /// No account has this mobile (said only after the mobile was proven).
+    #[error("no account has this mobile")]
+    NoSuchAccount,
+    /// The password (or code) typed to prove who one is again is wrong.
+    #[error("wrong password or code at re-authentication")]
+    ReauthFailed,
+    /// The logged-in account no longer exists.
+    #[error("the account no longer exists")]
+    Gone,
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
     Hash(#[from] HashError),
+}
+
+impl AccountError {
+    /// The failure, as a sign-in event records it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::WrongCredentials => "wrong_credentials",
+            Self::Throttled(_) => "throttled",
+            Self::WrongPassword => "wrong_password",
+            Self::NotProven => "not_proven",
+            Self::SmsCodeRequired => "sms_code_required",
+            Self::SmsCodeInvalid => "sms_code_invalid",
+            Self::OpenIdTaken => "qq_already_linked",
+            Self::UserHasOtherQq => "user_has_other_qq",
+            Self::TokenUsed => "token_used",
+            Self::Busy => "busy",
+            Self::Db(_) => "database",
+            Self::Hash(_) => "hasher_busy",
+            Self::OnlyWayIn => "only_way_in",
+            Self::QqLinkedElsewhere => "qq_linked_elsewhere",
+            Self::NotLinked => "not_linked",
+            Self::MobileTaken => "mobile_taken",
+            Self::NoSuchAccount => "no_such_account",
+            Self::Gone => "account_gone",
+            Self::ReauthFailed => "reauth_failed",
+        }
+    }
 }
 
 /// The account operations, with what they need.
@@ -62,6 +115,7 @@ pub struct Accounts {
     hasher: Hasher,
     throttle: Throttle,
     sms: SmsCodes,
+    events: Events,
     bind_require: BindRequireSms,
     app_id: String,
 }
@@ -72,7 +126,26 @@ pub struct BindRequest<'a> {
     pub mobile: &'a Mobile,
     pub password: Password,
     pub sms_code: Option<SmsCode>,
-    pub from: Option<IpAddr>,
+    pub client: &'a Client,
+    /// The JSON API's bind (`Method::QqApi`) or the page's (`Method::Qq`).
+    pub method: Method,
+}
+
+/// A user a QQ account is linked to, and whether the link's stored QQ
+/// nickname and avatar are due for a refresh (at most once a day).
+pub struct Linked {
+    pub user: User,
+    pub profile_stale: bool,
+}
+
+/// How often a link's QQ nickname and avatar are asked of QQ again, at most.
+const PROFILE_FRESH_FOR: time::Duration = time::Duration::days(1);
+
+/// What [`Accounts`] is built from.
+pub struct AccountsConfig {
+    pub app_id: String,
+    pub free_tries: FreeTries,
+    pub bind_require: BindRequireSms,
 }
 
 impl Accounts {
@@ -80,18 +153,22 @@ impl Accounts {
         db: Db,
         hasher: Hasher,
         sms: SmsCodes,
-        app_id: String,
-        free_tries: FreeTries,
-        bind_require: BindRequireSms,
+        events: Events,
+        config: AccountsConfig,
     ) -> Self {
         Self {
-            throttle: Throttle::new(db.clone(), free_tries),
+            throttle: Throttle::new(db.clone(), config.free_tries),
             db,
             hasher,
             sms,
-            bind_require,
-            app_id,
+            events,
+            bind_require: config.bind_require,
+            app_id: config.app_id,
         }
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     pub fn sms(&self) -> &SmsCodes {
@@ -110,33 +187,70 @@ impl Accounts {
         &self,
         openid: &OpenId,
         unionid: Option<&str>,
-    ) -> Result<Option<User>, AccountError> {
+    ) -> Result<Option<Linked>, AccountError> {
         let (app_id, openid) = (self.app_id.clone(), openid.as_str().to_owned());
-        let Some(unionid) = unionid.map(str::to_owned) else {
-            return Ok(self
-                .db
-                .run(move |conn| db::user::find_by_openid(conn, &app_id, &openid))
-                .await?);
+        let found = match unionid.map(str::to_owned) {
+            None => {
+                self.db
+                    .run(move |conn| db::user::find_by_openid(conn, &app_id, &openid))
+                    .await?
+            }
+            Some(unionid) => self.find_by_unionid(app_id, openid, unionid).await?,
         };
+        let stale_before = db::now() - PROFILE_FRESH_FOR;
+        Ok(found.map(|(user, profile_at)| Linked {
+            user,
+            profile_stale: profile_at.is_none_or(|at| at < stale_before),
+        }))
+    }
+
+    async fn find_by_unionid(
+        &self,
+        app_id: String,
+        openid: String,
+        unionid: String,
+    ) -> Result<Option<db::user::LinkedUser>, AccountError> {
         let u = unionid.clone();
-        if let Some(user) = self
+        if let Some(found) = self
             .db
             .run(move |conn| db::user::find_by_unionid(conn, &u))
             .await?
         {
-            return Ok(Some(user));
+            return Ok(Some(found));
         }
         let (a, o) = (app_id.clone(), openid.clone());
-        let user = self
+        let found = self
             .db
             .run(move |conn| db::user::find_by_openid(conn, &a, &o))
             .await?;
-        if user.is_some() {
+        if found.is_some() {
             self.db
                 .write(move |conn| db::qq_link::add_unionid(conn, &app_id, &openid, &unionid))
                 .await?;
         }
-        Ok(user)
+        Ok(found)
+    }
+
+    /// Stores the QQ account's nickname and avatar as QQ shows them now.
+    pub async fn refresh_profile(
+        &self,
+        openid: &OpenId,
+        nickname: Option<String>,
+        avatar: Option<crate::domain::AvatarUrl>,
+    ) -> Result<(), AccountError> {
+        let (app_id, openid) = (self.app_id.clone(), openid.as_str().to_owned());
+        Ok(self
+            .db
+            .write(move |conn| {
+                db::qq_link::set_profile(
+                    conn,
+                    &app_id,
+                    &openid,
+                    nickname.as_deref(),
+                    avatar.as_ref().map(|a| a.as_str()),
+                )
+            })
+            .await?)
     }
 
     pub async fn find_by_id(&self, user_id: i64) -> Result<Option<User>, AccountError> {
@@ -151,24 +265,41 @@ impl Accounts {
         &self,
         login: &str,
         password: SecretString,
-        from: Option<IpAddr>,
+        client: &Client,
     ) -> Result<User, AccountError> {
-        let attempt = self.throttle.attempt(login, from);
-        self.throttle
-            .reserve(&attempt)
-            .await?
-            .map_err(AccountError::Throttled)?;
+        let attempt = self.throttle.attempt(login, client.address);
+        let failed =
+            |user_id, why| Event::failed(Kind::Login, Some(Method::Password), user_id, why);
+        if let Err(after) = self.throttle.reserve(&attempt).await? {
+            self.events.record(failed(None, "throttled"), client);
+            return Err(AccountError::Throttled(after));
+        }
         // A password of impossible length cannot be right: no need to hash it.
         // A name or password that cannot exist is wrong without asking the database.
         let login = login.trim();
         let possible_name =
             (1..=64).contains(&login.chars().count()) && !login.chars().any(char::is_control);
-        let user = match Password::parse(password) {
+        let checked = match Password::parse(password) {
             Ok(password) if possible_name => self.check_password(login, password).await?,
-            _ => None,
+            _ => Checked::NoSuchUser,
         };
-        let user = user.ok_or(AccountError::WrongCredentials)?;
+        let user = match checked {
+            Checked::Right(user) => user,
+            Checked::Wrong(user_id) => {
+                self.events
+                    .record(failed(Some(user_id), "wrong_password"), client);
+                return Err(AccountError::WrongCredentials);
+            }
+            Checked::NoSuchUser => {
+                self.events.record(failed(None, "unknown_account"), client);
+                return Err(AccountError::WrongCredentials);
+            }
+        };
         self.forgive(&attempt).await;
+        self.events.record(
+            Event::ok(Kind::Login, Some(Method::Password), user.id),
+            client,
+        );
         Ok(user)
     }
 
@@ -180,22 +311,23 @@ impl Accounts {
         }
     }
 
-    /// The user if `password` is theirs; an unknown name costs the same time.
+    /// Whether `password` is the account's; an unknown name costs the same time.
     async fn check_password(
         &self,
         login: &str,
         password: Password,
-    ) -> Result<Option<User>, AccountError> {
+    ) -> Result<Checked, AccountError> {
         let login = login.to_owned();
         let user = self
             .db
             .run(move |conn| db::user::find_by_login(conn, &login))
             .await?;
-        let stored = user.as_ref().map(|u| u.password_hash.clone());
-        Ok(if self.hasher.verify(password, stored).await? {
-            user
-        } else {
-            None
+        let stored = user.as_ref().and_then(User::usable_password_hash);
+        let right = self.hasher.verify(password, stored).await?;
+        Ok(match user {
+            Some(user) if right => Checked::Right(user),
+            Some(user) => Checked::Wrong(user.id),
+            None => Checked::NoSuchUser,
         })
     }
 
@@ -211,12 +343,24 @@ impl Accounts {
     /// unique constraints decide, and each write is one transaction with the
     /// token's and the code's use, so a lost race leaves nothing behind.
     pub async fn bind(&self, request: BindRequest<'_>) -> Result<User, AccountError> {
+        let (client, method) = (request.client, request.method);
+        let bound = self.bind_unrecorded(request).await;
+        let event = match &bound {
+            Ok(user) => Event::ok(Kind::Bind, Some(method), user.id),
+            Err(e) => Event::failed(Kind::Bind, Some(method), None, e.reason()),
+        };
+        self.events.record(event, client);
+        bound
+    }
+
+    async fn bind_unrecorded(&self, request: BindRequest<'_>) -> Result<User, AccountError> {
         let BindRequest {
             pending,
             mobile,
             password,
             sms_code,
-            from,
+            client,
+            method: _,
         } = request;
         let (app_id, openid, token) = (
             self.app_id.clone(),
@@ -252,7 +396,7 @@ impl Accounts {
         };
         let attempt = self
             .throttle
-            .attempt(mobile.as_str(), from)
+            .attempt(mobile.as_str(), client.address)
             .with_bind_token(&pending.id);
         self.throttle
             .reserve(&attempt)
@@ -318,7 +462,7 @@ impl Accounts {
     ) -> Result<User, AccountError> {
         if !self
             .hasher
-            .verify(password, Some(user.password_hash.clone()))
+            .verify(password, user.usable_password_hash())
             .await?
         {
             // Only someone who proved the mobile learns that it is registered.
@@ -334,19 +478,13 @@ impl Accounts {
             Some(_) => return Err(AccountError::UserHasOtherQq),
             None => {}
         }
-        let (app_id, openid, user_id) = (
-            self.app_id.clone(),
-            pending.openid.as_str().to_owned(),
-            user.id,
-        );
+        let (link, user_id) = (self.new_link(pending), user.id);
         let token = crate::secret::db_key(&pending.id);
-        let unionid = pending.unionid.clone();
         let proof = proof.cloned();
         self.db
             .transaction(move |conn| {
                 use_up_token(conn, &token)?;
-                db::qq_link::insert(conn, &app_id, &openid, unionid.as_deref(), user_id)
-                    .map_err(TxError::Link)?;
+                db::qq_link::insert(conn, link.as_new(), user_id).map_err(TxError::Link)?;
                 use_up_code(conn, proof.as_ref())
             })
             .await
@@ -366,20 +504,14 @@ impl Accounts {
             .hash(password)
             .await
             .map_err(|e| CreateError::Account(e.into()))?;
-        let (app_id, openid, mobile) = (
-            self.app_id.clone(),
-            pending.openid.as_str().to_owned(),
-            mobile.as_str().to_owned(),
-        );
+        let (link, mobile) = (self.new_link(pending), mobile.as_str().to_owned());
         let token = crate::secret::db_key(&pending.id);
-        let unionid = pending.unionid.clone();
         let proof = proof.clone();
         self.db
             .transaction(move |conn| {
                 use_up_token(conn, &token)?;
                 let user = db::user::insert(conn, &mobile, &hash).map_err(TxError::User)?;
-                db::qq_link::insert(conn, &app_id, &openid, unionid.as_deref(), user.id)
-                    .map_err(TxError::Link)?;
+                db::qq_link::insert(conn, link.as_new(), user.id).map_err(TxError::Link)?;
                 use_up_code(conn, Some(&proof))?;
                 Ok(user)
             })
@@ -389,6 +521,48 @@ impl Accounts {
                 other => CreateError::Account(other.into()),
             })
     }
+}
+
+/// A link to insert, owned, so that it can travel to the blocking thread.
+struct OwnedLink {
+    app_id: String,
+    openid: String,
+    unionid: Option<String>,
+    nickname: Option<String>,
+    avatar_url: Option<String>,
+}
+
+impl OwnedLink {
+    fn as_new(&self) -> NewLink<'_> {
+        NewLink {
+            app_id: &self.app_id,
+            openid: &self.openid,
+            unionid: self.unionid.as_deref(),
+            nickname: self.nickname.as_deref(),
+            avatar_url: self.avatar_url.as_deref(),
+        }
+    }
+}
+
+impl Accounts {
+    /// The link a pending bind makes, with the QQ face it was shown with.
+    fn new_link(&self, pending: &PendingBind) -> OwnedLink {
+        OwnedLink {
+            app_id: self.app_id.clone(),
+            openid: pending.openid.as_str().to_owned(),
+            unionid: pending.unionid.clone(),
+            nickname: pending.nickname.clone(),
+            avatar_url: pending.avatar.as_ref().map(|a| a.as_str().to_owned()),
+        }
+    }
+}
+
+/// What a password check found.
+enum Checked {
+    Right(User),
+    /// The account exists (its id) and the password is wrong.
+    Wrong(i64),
+    NoSuchUser,
 }
 
 /// Marks the bind token keyed `token` used, in the bind's own transaction.
