@@ -107,6 +107,16 @@ pub struct Settings {
     )]
     pub secret_key_previous: Option<SecretString>,
 
+    /// The Django site's SECRET_KEY: login JWTs are then made as
+    /// djangorestframework-jwt makes them, so that the site accepts them.
+    #[arg(
+        long,
+        env = "QQLOGIN_DJANGO_SECRET_KEY",
+        value_name = "QQLOGIN_DJANGO_SECRET_KEY",
+        hide_env_values = true
+    )]
+    pub django_secret_key: Option<SecretString>,
+
     /// A session unused this long ends, in seconds.
     #[arg(long, env = "QQLOGIN_SESSION_IDLE_SECS", value_name = "QQLOGIN_SESSION_IDLE_SECS", default_value_t = 1800,
           value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
@@ -496,6 +506,9 @@ pub struct Config {
     pub qq_timeout: Duration,
     pub secret_key: SecretString,
     pub secret_key_previous: Option<SecretString>,
+    /// Login JWTs in djangorestframework-jwt's format, with this secret
+    /// (`QQLOGIN_DJANGO_SECRET_KEY`).
+    pub django_secret_key: Option<SecretString>,
     pub session_idle: Duration,
     pub session_max: Duration,
     /// True when the secret was generated for this process (development mode only).
@@ -601,6 +614,16 @@ impl Settings {
                 format!("must be at least {MIN_SECRET_KEY_LEN} characters"),
             ));
         }
+        if self
+            .django_secret_key
+            .as_ref()
+            .is_some_and(|key| key.expose_secret().trim().is_empty())
+        {
+            return Err(setting_error(
+                "QQLOGIN_DJANGO_SECRET_KEY",
+                "must not be empty (unset it to sign login JWTs with SECRET_KEY)".to_owned(),
+            ));
+        }
         if self.session_max_secs < self.session_idle_secs {
             return Err(setting_error(
                 "QQLOGIN_SESSION_MAX_SECS",
@@ -674,6 +697,7 @@ impl Settings {
             qq_timeout: Duration::from_millis(self.qq_timeout_ms),
             secret_key,
             secret_key_previous: self.secret_key_previous,
+            django_secret_key: self.django_secret_key.clone(),
             session_idle: Duration::from_secs(self.session_idle_secs),
             session_max: Duration::from_secs(self.session_max_secs),
             secret_is_ephemeral,

@@ -23,6 +23,12 @@ pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// 96 random bits, URL-safe: a name that must not be guessed, not a key.
+pub fn short_token() -> String {
+    let bytes: [u8; 12] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// A secret that sorts by when it was made: the time in milliseconds as 12
 /// hex digits, a dot, then [`random_token`].
 ///

@@ -4,6 +4,11 @@
 //! Each kind has its own key, derived from `SECRET_KEY` with HKDF, and its own
 //! audience: a token of one kind can never pass as the other. The algorithm is
 //! fixed to HS256 here, whatever a token's header claims.
+//!
+//! With `QQLOGIN_DJANGO_SECRET_KEY`, login JWTs are the Django site's own
+//! instead: what djangorestframework-jwt 1.11 issues (HS256 under the site's
+//! `SECRET_KEY`, `user_id`, `username`, `exp`, `email`, no audience), so that
+//! the site's other endpoints accept them; such tokens are accepted here too.
 
 use std::collections::HashSet;
 
@@ -43,6 +48,8 @@ pub struct Keys {
     pub cookie_previous: Option<actix_web::cookie::Key>,
     bind: TokenKey,
     login: TokenKey,
+    /// The Django site's key, when login JWTs are the site's own.
+    django: Option<DjangoKey>,
     /// Keys the stored SMS codes' HMACs.
     pub sms_code: SmsCodeKey,
 }
@@ -80,6 +87,14 @@ impl TokenKey {
             decoding,
         }
     }
+}
+
+/// The Django site's `SECRET_KEY`, used as it is (not derived): the key
+/// djangorestframework-jwt signs and verifies with.
+#[derive(Clone)]
+struct DjangoKey {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
 }
 
 /// The keys derived from one secret.
@@ -135,7 +150,21 @@ impl Keys {
             sms_code: SmsCodeKey(current.sms_code),
             cookie: current.cookie,
             cookie_previous: previous.map(|p| p.cookie),
+            django: None,
         }
+    }
+
+    /// The same keys, with login JWTs made and accepted as the Django site
+    /// makes them, under its `secret`.
+    pub fn with_django_secret(self, secret: Option<&SecretString>) -> Self {
+        let django = secret.map(|secret| {
+            let bytes = secret.expose_secret().as_bytes();
+            DjangoKey {
+                encoding: EncodingKey::from_secret(bytes),
+                decoding: DecodingKey::from_secret(bytes),
+            }
+        });
+        Self { django, ..self }
     }
 
     /// Signs a bind token for `pending`, valid for [`BIND_TOKEN_TTL`] from `now`.
@@ -186,20 +215,35 @@ impl Keys {
         now: OffsetDateTime,
     ) -> Result<String, TokenError> {
         let ttl = i64::try_from(ttl.as_secs()).map_err(|_| TokenError::Signing)?;
+        let exp = now.unix_timestamp().saturating_add(ttl);
+        if let Some(django) = &self.django {
+            let claims = DjangoClaims {
+                user_id,
+                username: username.to_owned(),
+                exp,
+                // The Django site's users carry an e-mail address; this service's do not.
+                email: String::new(),
+            };
+            return jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &django.encoding)
+                .map_err(|_| TokenError::Signing);
+        }
         let claims = LoginClaims {
             aud: LOGIN_AUDIENCE.to_owned(),
             user_id,
             username: username.to_owned(),
             iat: now.unix_timestamp(),
-            exp: now.unix_timestamp().saturating_add(ttl),
+            exp,
         };
         sign(&self.login, &claims)
     }
 
     /// Checks a login JWT; returns the user id it was issued for.
     pub fn verify_login_token(&self, token: &str, now: OffsetDateTime) -> Result<i64, TokenError> {
-        let claims: LoginClaims = verify(&self.login, LOGIN_AUDIENCE, token, now)?;
-        Ok(claims.user_id)
+        let ours = verify::<LoginClaims>(&self.login, LOGIN_AUDIENCE, token, now);
+        match (&self.django, ours) {
+            (Some(django), Err(TokenError::Invalid)) => verify_django(django, token, now),
+            (_, ours) => ours.map(|claims| claims.user_id),
+        }
     }
 }
 
@@ -279,6 +323,40 @@ struct LoginClaims {
     username: String,
     iat: i64,
     exp: i64,
+}
+
+/// The claims djangorestframework-jwt 1.11's `jwt_payload_handler` makes.
+#[derive(Serialize, Deserialize)]
+struct DjangoClaims {
+    user_id: i64,
+    username: String,
+    exp: i64,
+    #[serde(default)]
+    email: String,
+}
+
+/// A login JWT checked as djangorestframework-jwt checks it: HS256 under the
+/// site's key, `exp` with no leeway, no audience expected (a token that names
+/// one is refused, as PyJWT refuses it).
+fn verify_django(key: &DjangoKey, token: &str, now: OffsetDateTime) -> Result<i64, TokenError> {
+    if token.len() > 4096 {
+        return Err(TokenError::Invalid);
+    }
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims = HashSet::from(["exp".to_owned()]);
+    let data = jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &validation)
+        .map_err(|_| TokenError::Invalid)?;
+    if data.claims.get("aud").is_some() {
+        return Err(TokenError::Invalid);
+    }
+    let claims: DjangoClaims =
+        serde_json::from_value(data.claims).map_err(|_| TokenError::Invalid)?;
+    if claims.exp <= now.unix_timestamp() {
+        return Err(TokenError::Expired);
+    }
+    Ok(claims.user_id)
 }
 
 trait Expiring {
@@ -447,5 +525,73 @@ mod tests {
         );
         assert!(k.verify_login_token("garbage", now).is_err());
         assert!(k.verify_login_token(&"a".repeat(100_000), now).is_err());
+    }
+
+    fn django_keys(secret: &str) -> Keys {
+        keys("a").with_django_secret(Some(&SecretString::from(secret.to_owned())))
+    }
+
+    fn claims_of(token: &str) -> serde_json::Value {
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn with_a_django_secret_login_tokens_are_the_django_sites_own() {
+        let k = django_keys("django-insecure-short key");
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let token = k
+            .issue_login_token(
+                7,
+                "13800138000",
+                std::time::Duration::from_secs(86_400),
+                now,
+            )
+            .unwrap();
+        assert_eq!(
+            claims_of(&token),
+            serde_json::json!({
+                "user_id": 7, "username": "13800138000", "exp": 1_800_086_400, "email": "",
+            }),
+            "djangorestframework-jwt's payload, and no audience PyJWT would refuse"
+        );
+        assert_eq!(k.verify_login_token(&token, now), Ok(7));
+        let later = now + time::Duration::days(1);
+        assert_eq!(
+            k.verify_login_token(&token, later),
+            Err(TokenError::Expired)
+        );
+        let other_site = django_keys("another site's secret");
+        assert_eq!(
+            other_site.verify_login_token(&token, now),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn a_django_token_naming_an_audience_is_refused_as_pyjwt_refuses_it() {
+        let secret = "django-insecure-short key";
+        let k = django_keys(secret);
+        let now = OffsetDateTime::now_utc();
+        let claims = serde_json::json!({
+            "user_id": 7, "username": "u", "exp": now.unix_timestamp() + 60, "aud": "x",
+        });
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(k.verify_login_token(&token, now), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn the_services_own_login_tokens_still_pass_beside_django_ones() {
+        let own = keys("a");
+        let now = OffsetDateTime::now_utc();
+        let token = own
+            .issue_login_token(9, "u", std::time::Duration::from_secs(60), now)
+            .unwrap();
+        assert_eq!(django_keys("s").verify_login_token(&token, now), Ok(9));
     }
 }

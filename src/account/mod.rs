@@ -323,12 +323,36 @@ impl Accounts {
             .run(move |conn| db::user::find_by_login(conn, &login))
             .await?;
         let stored = user.as_ref().and_then(User::usable_password_hash);
-        let right = self.hasher.verify(password, stored).await?;
+        let right = self.hasher.verify(password.clone(), stored).await?;
         Ok(match user {
-            Some(user) if right => Checked::Right(user),
+            Some(user) if right => {
+                if Hasher::is_outdated(&user.password_hash) {
+                    self.store_again(user.id, password).await;
+                }
+                Checked::Right(user)
+            }
             Some(user) => Checked::Wrong(user.id),
             None => Checked::NoSuchUser,
         })
+    }
+
+    /// Stores a right password that was found under another service's hash
+    /// (Django's) again as argon2id. Should that fail, the login goes on:
+    /// the old hash still works, and the next login tries again.
+    async fn store_again(&self, user_id: i64, password: Password) {
+        let stored = async {
+            let hash = self.hasher.hash(password).await?;
+            self.db
+                .write(move |conn| db::user::set_password_hash(conn, user_id, &hash))
+                .await?;
+            Ok::<_, AccountError>(())
+        };
+        match stored.await {
+            Ok(()) => log::info!("user {user_id}'s Django password hash was replaced by argon2id"),
+            Err(e) => {
+                log::warn!("user {user_id}'s Django password hash could not be replaced: {e}")
+            }
+        }
     }
 
     /// Links the pending QQ account to the account of `mobile`, creating that

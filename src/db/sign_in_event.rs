@@ -33,9 +33,9 @@ pub struct StoredEvent {
 }
 
 /// Writes `events`; call it in a transaction, so that a batch is one commit.
+/// One statement a row: a multi-row insert did not pay for its match on the
+/// backend (BENCHMARKS.md, "Tried and not kept").
 pub fn insert_all(conn: &mut DbConn, events: &[NewEvent]) -> Result<(), DbError> {
-    // One statement a row: diesel's multi-row insert is not offered for
-    // both backends through one connection type.
     for event in events {
         diesel::insert_into(ev::table).values(event).execute(conn)?;
     }

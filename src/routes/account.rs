@@ -16,6 +16,7 @@ use crate::db::qq_link::Link;
 use crate::db::user::User;
 use crate::domain::{LocalPath, Mobile, Password};
 use crate::error::{AppError, InputError};
+use crate::events::short_agent;
 use crate::session::attempt::Flow;
 use crate::session::{ActiveSession, CsrfToken, OAuthAttempt, UserSession};
 use crate::sms::RESEND_AFTER;
@@ -576,7 +577,7 @@ fn session_view(s: &ActiveSession) -> SessionView {
             |at| china_time(PrimitiveDateTime::new(at.date(), at.time())),
         ),
         address: s.address.clone().unwrap_or_else(|| "未知地址".to_owned()),
-        agent: short_agent(s.user_agent.as_deref()),
+        agent: s.user_agent.clone().unwrap_or_else(|| short_agent(None)),
         current: s.current,
     }
 }
@@ -621,54 +622,9 @@ fn method_label(kind: &str, method: Option<&str>) -> &'static str {
     }
 }
 
-/// A user agent in a few words: the browser and the system.
-fn short_agent(ua: Option<&str>) -> String {
-    let Some(ua) = ua.filter(|ua| !ua.trim().is_empty()) else {
-        return "未知设备".to_owned();
-    };
-    let browser = [
-        ("MicroMessenger", "微信"),
-        ("MQQBrowser", "QQ浏览器"),
-        (" QQ/", "QQ"),
-        ("Edg/", "Edge"),
-        ("Firefox/", "Firefox"),
-        ("Chrome/", "Chrome"),
-        ("Safari/", "Safari"),
-    ]
-    .iter()
-    .find(|(token, _)| ua.contains(token))
-    .map(|(_, name)| *name);
-    let system = [
-        ("iPhone", "iPhone"),
-        ("iPad", "iPad"),
-        ("Android", "Android"),
-        ("Windows", "Windows"),
-        ("Mac OS X", "Mac"),
-        ("Linux", "Linux"),
-    ]
-    .iter()
-    .find(|(token, _)| ua.contains(token))
-    .map(|(_, name)| *name);
-    match (browser, system) {
-        (Some(b), Some(s)) => format!("{b} · {s}"),
-        (Some(one), None) | (None, Some(one)) => one.to_owned(),
-        (None, None) => ua.chars().take(40).collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn user_agents_come_out_short() {
-        let phone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
-        assert_eq!(short_agent(Some(phone)), "Safari · iPhone");
-        let wechat = "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 Chrome/116.0 Mobile Safari/537.36 MicroMessenger/8.0";
-        assert_eq!(short_agent(Some(wechat)), "微信 · Android");
-        assert_eq!(short_agent(Some("curl/8.0")), "curl/8.0");
-        assert_eq!(short_agent(None), "未知设备");
-    }
 
     #[test]
     fn times_are_shown_in_china() {

@@ -20,7 +20,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use time::OffsetDateTime;
 
-use crate::events::Client;
+use crate::events::{Client, short_agent};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "qqlogin_session";
@@ -66,13 +66,12 @@ impl UserSession {
         self.session.remove(BIND);
         self.set(LOGGED_IN_AT, now)?;
         self.set(VERIFIED_AT, now)?;
-        self.set(HANDLE, crate::secret::random_token())?;
+        self.set(HANDLE, crate::secret::short_token())?;
         if let Some(address) = client.address {
             self.set(ADDRESS, address.to_string())?;
         }
-        if let Some(agent) = &client.user_agent {
-            self.set(USER_AGENT, agent.chars().take(200).collect::<String>())?;
-        }
+        // The few words the account centre shows: the state is written often.
+        self.set(USER_AGENT, short_agent(client.user_agent.as_deref()))?;
         self.set(USER_ID, user_id)
     }
 
@@ -140,6 +139,7 @@ pub struct ActiveSession {
     pub handle: String,
     pub logged_in_at: Option<OffsetDateTime>,
     pub address: Option<String>,
+    /// In a few words ([`short_agent`]).
     pub user_agent: Option<String>,
     pub current: bool,
 }

@@ -7,6 +7,7 @@ mod account_centre;
 mod bind_token;
 mod browser;
 mod concurrency;
+mod django;
 mod hardening;
 mod helpers;
 mod image_codes;

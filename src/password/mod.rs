@@ -8,6 +8,11 @@
 //! ever hashed: hundreds of MiB after a burst. With the workspaces, memory for
 //! hashing is at most `cores × 19 MiB`, however many threads ran, and none
 //! until the first password is hashed or checked.
+//!
+//! Hashes in Django's formats (accounts brought over from the Django site)
+//! are checked too ([`django`]); the service makes only argon2id.
+
+mod django;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -95,9 +100,21 @@ impl Hasher {
             None => (self.dummy_hash.to_string(), false),
         };
         self.on_pool(move |memory| {
-            Ok(verify_with(memory, candidate.expose().as_bytes(), &stored)? && real)
+            let password = candidate.expose().as_bytes();
+            let right = if django::is_django(&stored) {
+                django::verify(password, &stored)
+            } else {
+                verify_with(memory, password, &stored)?
+            };
+            Ok(right && real)
         })
         .await
+    }
+
+    /// Whether `stored` is a hash this service did not make (Django's): a
+    /// right password found under it is to be stored again as argon2id.
+    pub fn is_outdated(stored: &str) -> bool {
+        django::is_django(stored)
     }
 
     async fn on_pool<T: Send + 'static>(
