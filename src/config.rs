@@ -26,6 +26,10 @@ const MAX_QQ_TIMEOUT_MS: u64 = 10_000;
     about = "QQ登录 (QQ Connect) for your website."
 )]
 pub struct Settings {
+    /// An operator's command, run instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address and port to listen on.
     #[arg(
         long,
@@ -497,6 +501,8 @@ impl std::fmt::Display for DevReason {
 /// The validated configuration the application is built from.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// An operator's command to run instead of the server.
+    pub command: Option<Command>,
     pub listen: SocketAddr,
     pub database: DatabaseUrl,
     pub db_pool_size: u32,
@@ -549,6 +555,22 @@ impl Config {
         let settings = Settings::try_parse().map_err(ConfigError::Clap)?;
         settings.validate().map_err(ConfigError::Invalid)
     }
+}
+
+/// An operator's command (`qqlogin <command>`), run instead of the server
+/// with the same settings.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Copies the Django site's users and QQ links (`tb_users`, `tb_oauth_qq`)
+    /// into this service's database; run it again and it changes nothing.
+    ImportDjango {
+        /// The Django site's database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long, value_name = "URL", value_parser = DatabaseUrl::parse)]
+        from: DatabaseUrl,
+        /// Print the summary as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Why the configuration could not be read.
@@ -688,6 +710,7 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| self.qq_redirect_uri.clone());
         Ok(Config {
+            command: self.command,
             listen: self.listen,
             database: self.database_url,
             db_pool_size: self.db_pool_size,

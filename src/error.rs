@@ -271,6 +271,12 @@ impl AppError {
                 "这个手机号没有注册账号。可以用QQ登录，在绑定页面用它创建账号。",
                 TRY_QQ_AGAIN,
             ),
+            Self::Account(AccountError::Disabled) => (
+                S::FORBIDDEN,
+                "账号已停用",
+                "这个账号已被停用，无法登录。如有疑问，请联系网站客服。",
+                HOME,
+            ),
             Self::Account(AccountError::Gone) => (
                 S::UNAUTHORIZED,
                 "账号不存在",
@@ -461,6 +467,7 @@ impl AppError {
             Self::Input(_)
                 | Self::Account(
                     AccountError::ReauthFailed
+                        | AccountError::Disabled
                         | AccountError::OnlyWayIn
                         | AccountError::NotLinked
                         | AccountError::MobileTaken

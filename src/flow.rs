@@ -87,6 +87,9 @@ pub async fn arrive(
         .find_linked(&identity.openid, identity.unionid.as_deref())
         .await?
     {
+        if !linked.user.is_active {
+            return Err(AccountError::Disabled.into());
+        }
         if linked.profile_stale {
             refresh_profile_later(qq, accounts, identity.access_token, identity.openid);
         }

@@ -5,6 +5,7 @@
 //! is here so that tests build the real application.
 
 pub mod account;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -14,6 +15,7 @@ pub mod flow;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod image_code;
+pub mod import;
 pub mod limits;
 pub mod password;
 pub mod proxy;

@@ -34,8 +34,11 @@ fn init_logging() {
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let config = Config::from_env().unwrap_or_else(|e| e.exit());
+    let mut config = Config::from_env().unwrap_or_else(|e| e.exit());
     init_logging();
+    if let Some(command) = config.command.take() {
+        return qqlogin::cli::run(command, config).await;
+    }
     let listen = config.listen;
     let app = match Application::build(config).await {
         Ok(app) => app,

@@ -72,6 +72,9 @@ pub enum AccountError {
     /// The password (or code) typed to prove who one is again is wrong.
     #[error("wrong password or code at re-authentication")]
     ReauthFailed,
+    /// The account is disabled (Django's `is_active = false`): no way in.
+    #[error("the account is disabled")]
+    Disabled,
     /// The logged-in account no longer exists.
     #[error("the account no longer exists")]
     Gone,
@@ -104,6 +107,7 @@ impl AccountError {
             Self::NoSuchAccount => "no_such_account",
             Self::Gone => "account_gone",
             Self::ReauthFailed => "reauth_failed",
+            Self::Disabled => "disabled",
         }
     }
 }
@@ -284,6 +288,11 @@ impl Accounts {
             _ => Checked::NoSuchUser,
         };
         let user = match checked {
+            Checked::Right(user) if !user.is_active => {
+                self.events
+                    .record(failed(Some(user.id), "disabled"), client);
+                return Err(AccountError::Disabled);
+            }
             Checked::Right(user) => user,
             Checked::Wrong(user_id) => {
                 self.events
@@ -495,6 +504,9 @@ impl Accounts {
             } else {
                 AccountError::NotProven
             });
+        }
+        if !user.is_active {
+            return Err(AccountError::Disabled);
         }
         match linked {
             // Linked to this QQ account a moment ago (two binds of it at once): done.

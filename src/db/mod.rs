@@ -13,6 +13,7 @@
 //! query functions here, a test in `tests/api/storage.rs` (which runs on both
 //! databases).
 
+pub mod django;
 pub mod image_code;
 pub mod login_failure;
 pub mod oauth_state;

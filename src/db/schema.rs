@@ -10,6 +10,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         consented_at -> Nullable<Timestamp>,
+        is_active -> Bool,
     }
 }
 

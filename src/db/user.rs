@@ -14,6 +14,8 @@ pub struct User {
     pub username: String,
     pub mobile: String,
     pub password_hash: String,
+    /// `false`: the account may not log in (Django's `is_active`).
+    pub is_active: bool,
 }
 
 impl User {

@@ -437,6 +437,7 @@ async fn me(
         .find_by_id(user_id)
         .await
         .map_err(AppError::from)?
+        .filter(|user| user.is_active)
         .ok_or(AppError::Unauthenticated)?;
     Ok(HttpResponse::Ok()
         .insert_header(NO_STORE)

@@ -75,7 +75,11 @@ pub async fn log_in(
             Ok(logged_in_to(next.as_str(), &state))
         }
         // Shown with the form again, in the words the error page would use.
-        Err(e @ (AccountError::WrongCredentials | AccountError::Throttled(_))) => {
+        Err(
+            e @ (AccountError::WrongCredentials
+            | AccountError::Throttled(_)
+            | AccountError::Disabled),
+        ) => {
             let e = AppError::from(e);
             let told = e.explain();
             let mut page = login_page(&req, &state, told.status, &next, &typed, Some(told.detail))?;

@@ -6,11 +6,15 @@
 //! password hashes, made by Python's hashlib as Django makes them.
 
 use std::process::Command;
+use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, Options, PASSWORD, TestApp, new_openid, spawn_app_with};
+use crate::helpers::{
+    Backend, Browser, Options, PASSWORD, TestApp, TestDb, new_openid, spawn_app_with,
+};
 
 /// A secret of the kind Django's `startproject` writes: any length Django
 /// accepts, far from `SECRET_KEY`'s 64 characters.
@@ -180,12 +184,12 @@ async fn a_django_password_hash_logs_in_and_is_stored_again_as_argon2id(backend:
     let user_id = app.user_id(MOBILE).await;
 
     let wrong = app
-        .password_login(&crate::helpers::Browser::new(), MOBILE, "not the password")
+        .password_login(&Browser::new(), MOBILE, "not the password")
         .await;
     assert_eq!(wrong.status, 401, "{}", wrong.body);
     assert_eq!(app.user(user_id).await.unwrap().password_hash, django_hash);
 
-    let browser = crate::helpers::Browser::new();
+    let browser = Browser::new();
     let page = app.password_login(&browser, MOBILE, PASSWORD).await;
     assert_eq!(page.status, 303, "{}", page.body);
     assert_eq!(app.logged_in_as(&browser).await.as_deref(), Some(MOBILE));
@@ -195,14 +199,263 @@ async fn a_django_password_hash_logs_in_and_is_stored_again_as_argon2id(backend:
         "stored again as argon2id: {stored}"
     );
 
-    let again = app
-        .password_login(&crate::helpers::Browser::new(), MOBILE, PASSWORD)
-        .await;
+    let again = app.password_login(&Browser::new(), MOBILE, PASSWORD).await;
     assert_eq!(again.status, 303, "the same password, under the new hash");
 }
 
+// ---------------------------------------------------------------------------
+// `qqlogin import-django`
+// ---------------------------------------------------------------------------
+
+/// The password of the hash below: Python's hashlib made it as Django 1.11
+/// does (`pbkdf2_sha256`, 36 000 rounds).
+const DJANGO_PASSWORD: &str = "lètmein-2019";
+const DJANGO_HASH: &str =
+    "pbkdf2_sha256$36000$seasalt3$TOP/ZB3H5r7y8DZ1JK5wyH+bd1H5XQd7nP8KjF7bmmo=";
+
+/// The two tables as Django's migrations make them on each backend
+/// (`../shared/django_site.md`), `tb_oauth_qq.openid` indexed, not unique.
+fn django_tables(backend: &Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "CREATE TABLE tb_users (id integer PRIMARY KEY AUTOINCREMENT NOT NULL, \
+             password varchar(128) NOT NULL, last_login datetime NULL, is_superuser bool NOT NULL, \
+             username varchar(150) NOT NULL UNIQUE, first_name varchar(30) NOT NULL, \
+             last_name varchar(150) NOT NULL, email varchar(254) NOT NULL, is_staff bool NOT NULL, \
+             is_active bool NOT NULL, date_joined datetime NOT NULL, mobile varchar(11) NOT NULL UNIQUE, \
+             email_active bool NOT NULL, default_address_id integer NULL); \
+             CREATE TABLE tb_oauth_qq (id integer PRIMARY KEY AUTOINCREMENT NOT NULL, \
+             create_time datetime NOT NULL, update_time datetime NOT NULL, openid varchar(64) NOT NULL, \
+             user_id integer NOT NULL REFERENCES tb_users (id)); \
+             CREATE INDEX tb_oauth_qq_openid ON tb_oauth_qq (openid);"
+        }
+        Backend::Postgres(_) => {
+            "CREATE TABLE tb_users (id serial PRIMARY KEY, password varchar(128) NOT NULL, \
+             last_login timestamptz NULL, is_superuser boolean NOT NULL, \
+             username varchar(150) NOT NULL UNIQUE, first_name varchar(30) NOT NULL, \
+             last_name varchar(150) NOT NULL, email varchar(254) NOT NULL, is_staff boolean NOT NULL, \
+             is_active boolean NOT NULL, date_joined timestamptz NOT NULL, mobile varchar(11) NOT NULL UNIQUE, \
+             email_active boolean NOT NULL, default_address_id integer NULL); \
+             CREATE TABLE tb_oauth_qq (id serial PRIMARY KEY, create_time timestamptz NOT NULL, \
+             update_time timestamptz NOT NULL, openid varchar(64) NOT NULL, \
+             user_id integer NOT NULL REFERENCES tb_users (id) ON DELETE CASCADE); \
+             CREATE INDEX tb_oauth_qq_openid ON tb_oauth_qq (openid);"
+        }
+    }
+}
+
+fn url_of(db: &qqlogin::config::DatabaseUrl) -> String {
+    use secrecy::ExposeSecret;
+    match db {
+        qqlogin::config::DatabaseUrl::Sqlite { path } => format!("sqlite://{path}"),
+        qqlogin::config::DatabaseUrl::Postgres { url } => url.expose_secret().to_owned(),
+    }
+}
+
+/// `qqlogin import-django --from <source> --json` into `target`, in
+/// development mode (so the links are for the stand-in's app id).
+fn run_import(source: &TestDb, target: &TestDb) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_qqlogin"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DATABASE_URL", url_of(&target.url))
+        .env("RUST_LOG", "warn")
+        .args(["import-django", "--from", &url_of(&source.url), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A Django site's accounts, with each kind of row the import must copy or
+/// refuse: copied once, ids kept where free, the second run a no-op; then the
+/// service logs them in with their Django passwords, and not the disabled one.
+async fn the_import_copies_accounts_once_and_says_what_it_skipped(backend: Backend) {
+    let (source, target) = (TestDb::new(&backend), TestDb::new(&backend));
+    let (a, g, c, x, f1, f2) = (
+        new_openid(),
+        new_openid(),
+        new_openid(),
+        new_openid(),
+        new_openid(),
+        new_openid(),
+    );
+    let person = |id: u8, name: &str, mobile: &str, active: bool| {
+        format!(
+            "INSERT INTO tb_users (id, password, is_superuser, username, first_name, last_name, email, \
+             is_staff, is_active, date_joined, mobile, email_active) VALUES ({id}, '{DJANGO_HASH}', \
+             FALSE, '{name}', '', '', '', FALSE, {active}, '2019-03-01 10:20:30', '{mobile}', FALSE);"
+        )
+    };
+    let link = |user: u8, openid: &str| {
+        format!(
+            "INSERT INTO tb_oauth_qq (create_time, update_time, openid, user_id) \
+             VALUES ('2019-03-02 08:00:00', '2019-03-02 08:00:00', '{openid}', {user});"
+        )
+    };
+    let rows = [
+        person(1, "alice", "13800000001", true),
+        person(2, "bob", "13800000002", false),
+        person(3, "carol", "1234", true),
+        person(4, "dave", "13800000004", true),
+        person(5, "erin", "13800000005", true),
+        person(6, "frank", "13800000006", true),
+        person(7, "grace", "13800000007", true),
+        link(1, &a),
+        link(3, &c),
+        link(4, &x),
+        link(5, &x),
+        link(6, &f1),
+        link(6, &f2),
+        link(7, &g),
+        link(7, &g),
+    ]
+    .concat();
+    let sql = format!("{}{rows}", django_tables(&backend));
+    let django = qqlogin::db::Db::new(source.url.clone(), 1, Duration::from_secs(5));
+    django
+        .run(move |conn| Ok(conn.batch_execute(&sql)?))
+        .await
+        .unwrap();
+    // The service has an account already, under id 1: alice cannot keep hers.
+    let here = qqlogin::db::Db::new(target.url.clone(), 1, Duration::from_secs(5));
+    here.migrate().await.unwrap();
+    here.run(|conn| qqlogin::db::user::insert(conn, "13900000000", "x"))
+        .await
+        .unwrap();
+
+    let first = run_import(&source, &target);
+    assert_eq!(first["users_copied"], 6, "{first:#}");
+    assert_eq!(first["links_copied"], 2, "{first:#}");
+    let skipped: Vec<(String, String)> = first["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["row"].as_str().unwrap().to_owned(),
+                s["why"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("user 3".to_owned(), "no well-formed mobile"),
+        (format!("openid {c}"), "its user was not copied"),
+        (
+            format!("openid {x}"),
+            "the openid is linked to several users",
+        ),
+        (
+            format!("openid {x}"),
+            "the openid is linked to several users",
+        ),
+        (format!("openid {f1}"), "its user holds several QQ accounts"),
+        (format!("openid {f2}"), "its user holds several QQ accounts"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .into_iter()
+        .map(|(row, why)| (row, why.to_owned()))
+        .collect();
+    assert_eq!(skipped, expected);
+
+    let user = |mobile: &'static str| {
+        let db = here.clone();
+        async move {
+            db.run(move |conn| qqlogin::db::user::find_by_mobile(conn, mobile))
+                .await
+                .unwrap()
+        }
+    };
+    let alice = user("13800000001").await.expect("alice copied");
+    assert_ne!(alice.id, 1, "id 1 was taken here: a new one");
+    assert_eq!(
+        (alice.username.as_str(), alice.password_hash.as_str()),
+        ("alice", DJANGO_HASH)
+    );
+    assert_eq!(
+        user("13800000007").await.unwrap().id,
+        7,
+        "a free id is kept"
+    );
+    assert!(
+        !user("13800000002").await.unwrap().is_active,
+        "bob stays disabled"
+    );
+    let dev_app = qqlogin::qq::stand_in::DEV_APP_ID;
+    let (a2, g2) = (a.clone(), g.clone());
+    let linked = here
+        .run(move |conn| {
+            Ok((
+                qqlogin::db::user::find_by_openid(conn, dev_app, &a2)?.map(|(u, _)| u.id),
+                qqlogin::db::user::find_by_openid(conn, dev_app, &g2)?.map(|(u, _)| u.id),
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(linked, (Some(alice.id), Some(7)));
+
+    let second = run_import(&source, &target);
+    assert_eq!(second["users_copied"], 0, "{second:#}");
+    assert_eq!(second["users_already_here"], 6);
+    assert_eq!(second["links_copied"], 0);
+    assert_eq!(second["links_already_here"], 2);
+    assert_eq!(second["skipped"], first["skipped"]);
+
+    // The service on the imported database: Django passwords log in.
+    let app = spawn_app_with(
+        backend,
+        Options {
+            dev_mode: true,
+            database: Some(target.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let browser = Browser::new();
+    let page = app.password_login(&browser, "alice", DJANGO_PASSWORD).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let page = app
+        .password_login(&Browser::new(), "bob", DJANGO_PASSWORD)
+        .await;
+    assert_eq!(page.status, 403, "a disabled account: {}", page.body);
+    assert!(page.body.contains("这个账号已被停用"), "{}", page.body);
+}
+
+/// A disabled account (Django's `is_active = false`) gets in neither by QQ
+/// nor by the JSON API, and says so.
+async fn a_disabled_account_gets_in_by_no_door(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let openid = new_openid();
+    app.sign_up_with_qq(&Browser::new(), &openid, MOBILE).await;
+    let user_id = app.user_id(MOBILE).await;
+    app.db
+        .write(move |conn| {
+            use diesel::prelude::*;
+            use qqlogin::db::schema::users;
+            diesel::update(users::table.find(user_id))
+                .set(users::is_active.eq(false))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let browser = Browser::new();
+    let page = app.qq_login(&browser, &openid, "/").await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(page.body.contains("账号已停用"), "{}", page.body);
+    assert_eq!(app.logged_in_as(&browser).await, None);
+    let page = app.password_login(&Browser::new(), MOBILE, PASSWORD).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+}
+
 backend_tests!(
+    a_disabled_account_gets_in_by_no_door,
     the_login_token_is_one_the_django_site_accepts,
     a_token_the_django_site_made_is_accepted_at_api_me,
     a_django_password_hash_logs_in_and_is_stored_again_as_argon2id,
+    the_import_copies_accounts_once_and_says_what_it_skipped,
 );
