@@ -571,6 +571,87 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Looks at user accounts, disables and enables them, unlinks their QQ.
+    Users {
+        #[command(subcommand)]
+        action: UsersCommand,
+    },
+    /// Ends sessions.
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsCommand,
+    },
+    /// Sign-in events, newest first.
+    Events {
+        /// Only this user's (an id, a user name or a mobile).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events since this day or moment (UTC): `2026-12-01` or `2026-12-01 08:00:00`.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Applies pending database migrations, then exits.
+    Migrate,
+}
+
+/// `users …`: USER is an id, a user name or a mobile.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum UsersCommand {
+    /// Accounts, by id; `--search` keeps those whose user name or mobile contains it.
+    List {
+        #[arg(long)]
+        search: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// One account: its QQ link, its sessions and its latest events.
+    Show {
+        user: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The account may no longer log in, by any way; its sessions end now.
+    Disable {
+        user: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The account may log in again.
+    Enable {
+        user: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Removes the account's QQ link.
+    Unlink {
+        user: String,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+/// `sessions …`.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum SessionsCommand {
+    /// Ends every session of USER (an id, a user name or a mobile).
+    End {
+        user: String,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+/// How a command prints: a table for people, or JSON for scripts.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct Output {
+    /// Print JSON, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Why the configuration could not be read.

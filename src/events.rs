@@ -39,6 +39,9 @@ pub enum Kind {
     /// A session ended: logged out, or ended from the account centre.
     SessionEnd,
     Delete,
+    /// An operator disabled the account (`qqlogin users disable`), or enabled it.
+    Disable,
+    Enable,
 }
 
 impl Kind {
@@ -53,6 +56,8 @@ impl Kind {
             Self::MobileChange => "mobile_change",
             Self::SessionEnd => "session_end",
             Self::Delete => "delete",
+            Self::Disable => "disable",
+            Self::Enable => "enable",
         }
     }
 }

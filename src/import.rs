@@ -202,7 +202,7 @@ fn copy_link(
 /// `YYYY-MM-DD HH:MM:SS` at the start of `text` (what either database
 /// writes for a datetime, with or without fractions or an offset), to the
 /// second, as written.
-fn parse_datetime(text: &str) -> Option<PrimitiveDateTime> {
+pub fn parse_datetime(text: &str) -> Option<PrimitiveDateTime> {
     let head = text.get(..19)?;
     let numbers: Vec<u16> = head
         .split(|c: char| !c.is_ascii_digit())

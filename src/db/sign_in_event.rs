@@ -67,6 +67,27 @@ pub fn of_user(conn: &mut DbConn, user_id: i64) -> Result<Vec<StoredEvent>, DbEr
         .load(conn)?)
 }
 
+/// The newest `limit` events, of `user_id` and since `since` when given.
+pub fn list(
+    conn: &mut DbConn,
+    user_id: Option<i64>,
+    since: Option<PrimitiveDateTime>,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, DbError> {
+    let mut query = ev::table
+        .order((ev::at.desc(), ev::id.desc()))
+        .limit(limit)
+        .select(StoredEvent::as_select())
+        .into_boxed();
+    if let Some(user_id) = user_id {
+        query = query.filter(ev::user_id.eq(user_id));
+    }
+    if let Some(since) = since {
+        query = query.filter(ev::at.ge(since));
+    }
+    Ok(query.load(conn)?)
+}
+
 /// Strips a deleted account's events of everything personal: they stay as
 /// counts of what happened, tied to nobody.
 pub fn forget_user(conn: &mut DbConn, user_id: i64) -> Result<usize, DbError> {

@@ -166,3 +166,45 @@ pub fn set_mobile(conn: &mut DbConn, user: &User, mobile: &str) -> Result<(), Db
 pub fn delete(conn: &mut DbConn, user_id: i64) -> Result<bool, DbError> {
     Ok(diesel::delete(users::table.find(user_id)).execute(conn)? > 0)
 }
+
+/// Users by id, those whose user name or mobile contains `search` when given.
+pub fn list(conn: &mut DbConn, search: Option<&str>, limit: i64) -> Result<Vec<User>, DbError> {
+    let mut query = users::table
+        .order(users::id)
+        .limit(limit)
+        .select(User::as_select())
+        .into_boxed();
+    if let Some(search) = search {
+        // LIKE's own wildcards in the search are meant literally.
+        let escaped = search
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        query = query.filter(
+            users::username
+                .like(pattern.clone())
+                .escape('\\')
+                .or(users::mobile.like(pattern).escape('\\')),
+        );
+    }
+    Ok(query.load(conn)?)
+}
+
+/// The user an operator names: by id, else by user name or mobile.
+pub fn find_by_reference(conn: &mut DbConn, reference: &str) -> Result<Option<User>, DbError> {
+    if let Ok(id) = reference.parse::<i64>()
+        && let Some(user) = find_by_id(conn, id)?
+    {
+        return Ok(Some(user));
+    }
+    find_by_login(conn, reference)
+}
+
+/// Lets the user log in (`true`) or not.
+pub fn set_active(conn: &mut DbConn, user_id: i64, active: bool) -> Result<(), DbError> {
+    diesel::update(users::table.find(user_id))
+        .set((users::is_active.eq(active), users::updated_at.eq(now())))
+        .execute(conn)?;
+    Ok(())
+}

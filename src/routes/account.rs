@@ -254,23 +254,23 @@ pub async fn verify(
             session.mark_verified(OffsetDateTime::now_utc())?;
             Ok(see_other("/account?done=verified"))
         }
-        Err(e) if e.belongs_on_the_form() => {
-            let told = e.explain();
-            let mut page = verify_page(
-                &req,
-                &state,
-                user_id,
-                told.status,
-                Some(told.detail),
-                None,
-                0,
-            )
-            .await?;
-            e.add_retry_after(&mut page);
-            Ok(page)
-        }
+        Err(e) if e.belongs_on_the_form() => verify_refused(&req, &state, user_id, &e).await,
         Err(e) => Err(e),
     }
+}
+
+/// The verify page again, with the reason `e` next to its form.
+async fn verify_refused(
+    req: &HttpRequest,
+    state: &AppState,
+    user_id: i64,
+    e: &AppError,
+) -> Result<HttpResponse, AppError> {
+    let told = e.explain();
+    let (status, detail) = (told.status, Some(told.detail));
+    let mut page = verify_page(req, state, user_id, status, detail, None, e.resend_in()).await?;
+    e.add_retry_after(&mut page);
+    Ok(page)
 }
 
 /// Sends a code to the account's own mobile, for an account without a password.
@@ -310,22 +310,7 @@ pub async fn send_verify_code(
             )
             .await
         }
-        Err(e) if e.belongs_on_the_form() => {
-            let told = e.explain();
-            let wait = e.resend_in();
-            let mut page = verify_page(
-                &req,
-                &state,
-                user_id,
-                told.status,
-                Some(told.detail),
-                None,
-                wait,
-            )
-            .await?;
-            e.add_retry_after(&mut page);
-            Ok(page)
-        }
+        Err(e) if e.belongs_on_the_form() => verify_refused(&req, &state, user_id, &e).await,
         Err(e) => Err(e),
     }
 }

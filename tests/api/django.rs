@@ -244,23 +244,20 @@ fn django_tables(backend: &Backend) -> &'static str {
     }
 }
 
-fn url_of(db: &qqlogin::config::DatabaseUrl) -> String {
-    use secrecy::ExposeSecret;
-    match db {
-        qqlogin::config::DatabaseUrl::Sqlite { path } => format!("sqlite://{path}"),
-        qqlogin::config::DatabaseUrl::Postgres { url } => url.expose_secret().to_owned(),
-    }
-}
-
 /// `qqlogin import-django --from <source> --json` into `target`, in
 /// development mode (so the links are for the stand-in's app id).
 fn run_import(source: &TestDb, target: &TestDb) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_qqlogin"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", url_of(&target.url))
+        .env("DATABASE_URL", crate::helpers::url_of(&target.url))
         .env("RUST_LOG", "warn")
-        .args(["import-django", "--from", &url_of(&source.url), "--json"])
+        .args([
+            "import-django",
+            "--from",
+            &crate::helpers::url_of(&source.url),
+            "--json",
+        ])
         .output()
         .unwrap();
     assert!(

@@ -886,3 +886,12 @@ impl DbProxy {
         self.open.send_replace(true);
     }
 }
+
+/// `db` as `DATABASE_URL` says it.
+pub fn url_of(db: &DatabaseUrl) -> String {
+    use secrecy::ExposeSecret;
+    match db {
+        DatabaseUrl::Sqlite { path } => format!("sqlite://{path}"),
+        DatabaseUrl::Postgres { url } => url.expose_secret().to_owned(),
+    }
+}

@@ -6,6 +6,7 @@
 mod account_centre;
 mod bind_token;
 mod browser;
+mod cli;
 mod concurrency;
 mod django;
 mod hardening;
