@@ -8,7 +8,7 @@ use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use crate::proxy::TrustedProxies;
+use crate::proxy::{Addresses, TrustedProxies};
 
 /// Shortest `SECRET_KEY` accepted: every signing key is derived from it, so it
 /// must carry at least 256 bits even when typed as hex.
@@ -149,6 +149,15 @@ pub struct Settings {
         default_value = ""
     )]
     pub trusted_proxies: TrustedProxies,
+
+    /// Peers (IPs/CIDRs, comma-separated) that `/metrics` answers; forwarded headers do not count.
+    #[arg(
+        long,
+        env = "QQLOGIN_METRICS_ALLOW",
+        value_name = "QQLOGIN_METRICS_ALLOW",
+        default_value = "127.0.0.0/8, ::1"
+    )]
+    pub metrics_allow: Addresses,
 
     /// On SIGTERM, how long requests in flight may take to finish, in seconds.
     #[arg(long, env = "QQLOGIN_SHUTDOWN_GRACE_SECS", value_name = "QQLOGIN_SHUTDOWN_GRACE_SECS", default_value_t = 30,
@@ -522,6 +531,8 @@ pub struct Config {
     pub jwt_ttl: Duration,
     pub cors_origins: Origins,
     pub trusted_proxies: TrustedProxies,
+    /// Who may read `/metrics` (`QQLOGIN_METRICS_ALLOW`).
+    pub metrics_allow: Addresses,
     pub shutdown_grace: Duration,
     pub workers: Option<usize>,
     /// Set in development mode: why it was chosen.
@@ -808,6 +819,7 @@ impl Settings {
             jwt_ttl: Duration::from_secs(self.jwt_ttl),
             cors_origins: self.cors_origins,
             trusted_proxies: self.trusted_proxies,
+            metrics_allow: self.metrics_allow,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             workers: self.workers.map(usize::from),
             dev_reason,

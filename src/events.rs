@@ -143,6 +143,11 @@ impl Events {
 
     /// Records `event` from `client`, without waiting for the database.
     pub fn record(&self, event: Event, client: &Client) {
+        crate::metrics::event(
+            event.kind.as_str(),
+            event.method.map(Method::as_str),
+            event.outcome,
+        );
         let row = NewEvent {
             user_id: event.user_id,
             at: db::now(),

@@ -10,11 +10,17 @@ use std::str::FromStr;
 use actix_web::http::header::HeaderMap;
 use ipnet::IpNet;
 
-/// The proxies whose forwarding headers are believed.
+/// Addresses and networks, as a setting lists them.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct Addresses(Vec<IpNet>);
 
-impl FromStr for TrustedProxies {
+impl Addresses {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+impl FromStr for Addresses {
     type Err = String;
 
     /// Comma-separated addresses or CIDRs: `127.0.0.1, 10.0.0.0/8, ::1`.
@@ -32,9 +38,21 @@ impl FromStr for TrustedProxies {
     }
 }
 
+/// The proxies whose forwarding headers are believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Addresses);
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        raw.parse().map(Self)
+    }
+}
+
 impl TrustedProxies {
     fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(&ip))
+        self.0.contains(ip)
     }
 
     /// The client's address: the peer's, or — when the peer is a trusted proxy —
@@ -125,11 +143,12 @@ mod tests {
     fn bad_entries_are_refused() {
         assert!("10.0.0.0/33".parse::<TrustedProxies>().is_err());
         assert!("nginx".parse::<TrustedProxies>().is_err());
-        assert_eq!("".parse::<TrustedProxies>().unwrap().0.len(), 0);
+        assert_eq!("".parse::<TrustedProxies>().unwrap().0.0.len(), 0);
         assert_eq!(
             "::1, 192.168.0.0/16"
                 .parse::<TrustedProxies>()
                 .unwrap()
+                .0
                 .0
                 .len(),
             2

@@ -115,6 +115,7 @@ impl Application {
             sms_ungated: config.sms.ungated,
             jwt_ttl: config.jwt_ttl,
             trusted_proxies: config.trusted_proxies.clone(),
+            metrics_allow: config.metrics_allow.clone(),
             secure_cookies: config.is_https(),
             api_unbound_login: config.api_unbound_login,
             body_timeout: config.body_timeout,

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use crate::account::Accounts;
 use crate::image_code::ImageCodes;
-use crate::proxy::TrustedProxies;
+use crate::proxy::{Addresses, TrustedProxies};
 use crate::qq::QqClient;
 use crate::token::Keys;
 
@@ -23,6 +23,8 @@ pub struct AppState {
     pub jwt_ttl: Duration,
     /// Peers whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: TrustedProxies,
+    /// Peers `/metrics` answers.
+    pub metrics_allow: Addresses,
     /// Whether cookies are marked `Secure` (`QQ_REDIRECT_URI` is https).
     pub secure_cookies: bool,
     /// SMS codes are sent without an image code or bind token (`QQLOGIN_SMS_UNGATED`).

@@ -175,6 +175,11 @@ impl Accounts {
         &self.events
     }
 
+    /// Passwords being hashed or waiting to be, now.
+    pub fn hashes_in_line(&self) -> usize {
+        self.hasher.in_line()
+    }
+
     pub fn sms(&self) -> &SmsCodes {
         &self.sms
     }

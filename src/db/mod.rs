@@ -97,6 +97,8 @@ pub struct Db {
     /// have a pool of one connection of their own and queue for it instead.
     /// On PostgreSQL this is the same pool as `reads`.
     writes: Pool,
+    /// Whether `writes` is a pool of its own (SQLite).
+    writes_apart: bool,
 }
 
 impl Db {
@@ -118,11 +120,15 @@ impl Db {
                 })
         };
         let reads = pool(max_size);
-        let writes = match target {
-            DatabaseUrl::Sqlite { .. } => pool(1),
-            DatabaseUrl::Postgres { .. } => reads.clone(),
+        let (writes, writes_apart) = match target {
+            DatabaseUrl::Sqlite { .. } => (pool(1), true),
+            DatabaseUrl::Postgres { .. } => (reads.clone(), false),
         };
-        Self { reads, writes }
+        Self {
+            reads,
+            writes,
+            writes_apart,
+        }
     }
 
     /// Runs `f` with a pooled connection on a blocking thread: a read.
@@ -197,6 +203,18 @@ impl Db {
         .await
     }
 
+    /// Connections open now and, of those, idle (both pools on SQLite).
+    pub fn connections(&self) -> (u32, u32) {
+        let reads = self.reads.state();
+        let mut open = (reads.connections, reads.idle_connections);
+        if self.writes_apart {
+            let writes = self.writes.state();
+            open.0 += writes.connections;
+            open.1 += writes.idle_connections;
+        }
+        open
+    }
+
     /// Whether the database answers a trivial query now.
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|conn| Ok(conn.batch_execute("SELECT 1")?)).await
@@ -212,7 +230,9 @@ where
 {
     let pool = pool.clone();
     actix_web::web::block(move || {
+        let asked = std::time::Instant::now();
         let mut pooled = pool.get()?;
+        crate::metrics::db_wait(asked.elapsed().as_secs_f64());
         let result = f(&mut pooled.conn);
         if let Err(e) = &result {
             pooled.lost = e.is_unavailable();

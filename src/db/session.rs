@@ -134,3 +134,11 @@ pub fn end_all(conn: &mut DbConn, user_id: i64, keep: Option<&str>) -> Result<us
         None => diesel::delete(of_user).execute(conn)?,
     })
 }
+
+/// How many sessions are live now.
+pub fn count_live(conn: &mut DbConn, now: PrimitiveDateTime) -> Result<i64, DbError> {
+    Ok(sessions::table
+        .filter(sessions::expires_at.gt(now))
+        .count()
+        .get_result(conn)?)
+}

@@ -79,6 +79,11 @@ impl Hasher {
         })
     }
 
+    /// Hashes running or waiting now.
+    pub fn in_line(&self) -> usize {
+        self.in_line.load(Ordering::Relaxed)
+    }
+
     /// Hashes a new password into a PHC string (algorithm, parameters and salt included).
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
         self.on_pool(move |memory| {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -259,6 +259,13 @@ impl QqClient {
 
     /// Trades the authorization code from the callback for an access token.
     pub async fn exchange_code(&self, code: &str) -> Result<AccessToken, QqError> {
+        let started = Instant::now();
+        let answered = self.trade_code(code).await;
+        crate::metrics::qq_call("token", started, &answered);
+        answered
+    }
+
+    async fn trade_code(&self, code: &str) -> Result<AccessToken, QqError> {
         if code.is_empty()
             || code.len() > MAX_CODE_LEN
             || !code.bytes().all(|b| b.is_ascii_graphic())
@@ -292,6 +299,13 @@ impl QqClient {
     /// too. An app without the unionid permission (QQ's 100048) logs in by
     /// openid alone: the operator is told once what to ask QQ for.
     pub async fn fetch_me(&self, token: &AccessToken) -> Result<MeAnswer, QqError> {
+        let started = Instant::now();
+        let answered = self.who_is(token).await;
+        crate::metrics::qq_call("me", started, &answered);
+        answered
+    }
+
+    async fn who_is(&self, token: &AccessToken) -> Result<MeAnswer, QqError> {
         let with_unionid = self.inner.unionid.load(Ordering::Relaxed);
         match self.ask_me(token, with_unionid).await {
             Err(QqError::Api {
@@ -344,8 +358,13 @@ impl QqClient {
             .append_pair("access_token", secret)
             .append_pair("oauth_consumer_key", &self.inner.app_id)
             .append_pair("openid", openid.as_str());
-        let body = self.get_again_if_lost(url).await?;
-        answer::parse_user_info(&body).map_err(|e| e.redact(&[secret]))
+        let started = Instant::now();
+        let answered = match self.get_again_if_lost(url).await {
+            Ok(body) => answer::parse_user_info(&body).map_err(|e| e.redact(&[secret])),
+            Err(e) => Err(e),
+        };
+        crate::metrics::qq_call("user_info", started, &answered);
+        answered
     }
 
     /// The whole server side of a login: code → token → OpenID, within one

@@ -5,6 +5,7 @@ mod api;
 mod assets;
 mod forwarded;
 mod health;
+mod metrics;
 mod oauth;
 mod pages;
 mod reset;
@@ -47,6 +48,7 @@ pub fn configure(
     for (path, route) in [
         ("/healthz", web::get().to(health::healthz)),
         ("/readyz", web::get().to(health::readyz)),
+        ("/metrics", web::get().to(metrics::metrics)),
         ("/static/{file}", web::get().to(assets::serve)),
     ] {
         cfg.service(

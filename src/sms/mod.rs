@@ -113,6 +113,23 @@ impl SmsCodes {
     /// Sends a fresh code to `mobile`, within the limits. Returns the code
     /// (for the development sender's notice; everyone else drops it).
     pub async fn send(&self, mobile: &Mobile, who: &Requester) -> Result<SmsCode, SendRefused> {
+        let sent = self.send_within_limits(mobile, who).await;
+        let outcome = match &sent {
+            Ok(_) => "sent",
+            Err(SendRefused::TooSoon(_)) => "too_soon",
+            Err(SendRefused::DailyCap(_)) => "daily_cap",
+            Err(SendRefused::Sender(_)) => "sender_failed",
+            Err(SendRefused::Db(_)) => "database",
+        };
+        crate::metrics::sms_send(self.sender.name(), outcome);
+        sent
+    }
+
+    async fn send_within_limits(
+        &self,
+        mobile: &Mobile,
+        who: &Requester,
+    ) -> Result<SmsCode, SendRefused> {
         let code = SmsCode::generate();
         let code_hash = self.key.hash(mobile, &code);
         let now = OffsetDateTime::now_utc();

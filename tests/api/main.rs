@@ -15,6 +15,7 @@ mod image_codes;
 mod json_api;
 mod login_flow;
 mod meiduo_front;
+mod metrics;
 mod oauth_state;
 mod operations;
 mod password_reset;
