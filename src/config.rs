@@ -8,6 +8,7 @@ use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::logging::LogFormat;
 use crate::proxy::{Addresses, TrustedProxies};
 
 /// Shortest `SECRET_KEY` accepted: every signing key is derived from it, so it
@@ -158,6 +159,16 @@ pub struct Settings {
         default_value = "127.0.0.0/8, ::1"
     )]
     pub metrics_allow: Addresses,
+
+    /// `text`, or `json`: one JSON object per log line.
+    #[arg(
+        long,
+        env = "QQLOGIN_LOG_FORMAT",
+        value_name = "QQLOGIN_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
 
     /// On SIGTERM, how long requests in flight may take to finish, in seconds.
     #[arg(long, env = "QQLOGIN_SHUTDOWN_GRACE_SECS", value_name = "QQLOGIN_SHUTDOWN_GRACE_SECS", default_value_t = 30,
@@ -533,6 +544,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// Who may read `/metrics` (`QQLOGIN_METRICS_ALLOW`).
     pub metrics_allow: Addresses,
+    /// How log lines are written (`QQLOGIN_LOG_FORMAT`).
+    pub log_format: LogFormat,
     pub shutdown_grace: Duration,
     pub workers: Option<usize>,
     /// Set in development mode: why it was chosen.
@@ -820,6 +833,7 @@ impl Settings {
             cors_origins: self.cors_origins,
             trusted_proxies: self.trusted_proxies,
             metrics_allow: self.metrics_allow,
+            log_format: self.log_format,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             workers: self.workers.map(usize::from),
             dev_reason,

@@ -554,11 +554,13 @@ impl ResponseError for AppError {
     fn error_response(&self) -> HttpResponse {
         let e = self.explain();
         self.log(e.status);
+        let request_id = crate::logging::current_request_id();
         let page = ErrorPage {
             title: e.title,
             detail: e.detail,
             action_href: e.action.0,
             action_label: e.action.1,
+            request_id: request_id.as_deref(),
         };
         let mut response =
             render(e.status, &page).unwrap_or_else(|_| HttpResponse::build(e.status).body(e.title));

@@ -17,6 +17,7 @@ mod fuzz_tests;
 pub mod image_code;
 pub mod import;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod password;
 pub mod proxy;

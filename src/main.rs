@@ -9,33 +9,10 @@ use qqlogin::startup::Application;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// env_logger, level from `RUST_LOG` (default `info`), one line per event:
-/// messages carrying newlines (PostgreSQL's errors do) are folded, so log
-/// shippers never split an event. actix-session's per-request chatter about
-/// stale cookies is kept at `warn`.
-fn init_logging() {
-    use std::io::Write;
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("info,actix_session=warn"),
-    )
-    .format(|buf, record| {
-        let message = record.args().to_string();
-        writeln!(
-            buf,
-            "[{} {:<5} {}] {}",
-            buf.timestamp(),
-            record.level(),
-            record.target(),
-            message.trim_end().replace('\n', " ")
-        )
-    })
-    .init();
-}
-
 #[actix_web::main]
 async fn main() -> ExitCode {
     let mut config = Config::from_env().unwrap_or_else(|e| e.exit());
-    init_logging();
+    qqlogin::logging::init(config.log_format);
     if let Some(command) = config.command.take() {
         return qqlogin::cli::run(command, config).await;
     }

@@ -8,7 +8,7 @@ use actix_session::SessionMiddleware;
 use actix_session::config::{PersistentSession, TtlExtensionPolicy};
 use actix_web::cookie::SameSite;
 use actix_web::dev::Server;
-use actix_web::middleware::{Condition, DefaultHeaders, Logger};
+use actix_web::middleware::{Condition, DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 use secrecy::SecretString;
 use url::Url;
@@ -18,6 +18,7 @@ use crate::config::{Config, QqMode};
 use crate::db::{self, Db, DbError};
 use crate::events::Events;
 use crate::image_code::ImageCodes;
+use crate::logging::{self, LogFormat};
 use crate::password::{HashError, Hasher};
 use crate::qq::stand_in::{DEV_APP_ID, StandIn};
 use crate::qq::{QqClient, QqConfig, QqError};
@@ -30,7 +31,7 @@ use crate::sms::{Sender, SmsCodes};
 use crate::state::AppState;
 use crate::token::Keys;
 
-/// Where actix-web's `Logger` writes the access log.
+/// Where actix-web's `Logger` writes the text access log.
 const ACCESS_LOG_TARGET: &str = "actix_web::middleware::logger";
 /// How long a client may take to send a request's line and headers.
 const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -142,7 +143,9 @@ impl Application {
         }
         // Even with its lines filtered out, the access log formats every
         // request; an operator at `RUST_LOG=warn` should not pay for that.
-        let log_requests = log::log_enabled!(target: ACCESS_LOG_TARGET, log::Level::Info);
+        let log_requests = config.log_format == LogFormat::Text
+            && log::log_enabled!(target: ACCESS_LOG_TARGET, log::Level::Info);
+        let log_format = web::Data::new(config.log_format);
         let mut server = HttpServer::new(move || {
             let session = SessionMiddleware::builder(sessions.clone(), cookie_key.clone())
                 .cookie_name(SESSION_COOKIE.to_owned())
@@ -160,7 +163,9 @@ impl Application {
             let dev_qq = dev_qq.clone();
             App::new()
                 .wrap(security_headers())
+                .wrap(from_fn(logging::request_id))
                 .wrap(Condition::new(log_requests, access_log()))
+                .app_data(log_format.clone())
                 .app_data(state.clone())
                 .app_data(session_limits.clone())
                 .configure(|cfg| {

@@ -47,6 +47,8 @@ pub struct ErrorPage<'a> {
     pub detail: &'a str,
     pub action_href: &'a str,
     pub action_label: &'a str,
+    /// The request's id, for a person to quote (failures only).
+    pub request_id: Option<&'a str>,
 }
 
 /// Renders `page` with `status`. Pages carry personal data or tokens, so no

@@ -538,6 +538,7 @@ pub async fn delete(
             detail: "你的账号、手机号和QQ绑定已经删除。感谢你曾经使用。",
             action_href: "/",
             action_label: "返回首页",
+            request_id: None,
         },
     )?)
 }

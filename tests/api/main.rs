@@ -14,6 +14,7 @@ mod helpers;
 mod image_codes;
 mod json_api;
 mod login_flow;
+mod logs;
 mod meiduo_front;
 mod metrics;
 mod oauth_state;
