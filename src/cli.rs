@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde::Serialize;
 use time::PrimitiveDateTime;
 
-use crate::config::{Command, Config, DatabaseUrl, Output, QqMode, SessionsCommand, UsersCommand};
+use crate::config::{
+    Command, Config, DatabaseUrl, Output, QqMode, SenderConfig, SessionsCommand, UsersCommand,
+};
 use crate::db::sign_in_event::{NewEvent, StoredEvent};
 use crate::db::user::User;
 use crate::db::{self, Db, DbConn, DbError};
@@ -49,10 +51,15 @@ pub async fn run(command: Command, config: Config) -> ExitCode {
         QqMode::DevStandIn => DEV_APP_ID.to_owned(),
     };
     let db = Db::new(config.database.clone(), 2, CONNECT_WITHIN);
+    if let Command::Check { output } = command {
+        return check(&db, &config, output).await;
+    }
     let done = async {
         db.migrate().await?;
         match command {
             Command::ImportDjango { from, json } => import(&db, from, json, &config, &app_id).await,
+            // Answered above: it reports a database that is away instead of failing on it.
+            Command::Check { .. } => Ok(()),
             Command::Migrate => {
                 println!("{}: migrations applied", config.database.describe());
                 Ok(())
@@ -117,6 +124,108 @@ fn report(summary: &Summary, target: &DatabaseUrl) -> String {
         text.push_str(&format!("skipped {}: {}\n", skipped.row, skipped.why));
     }
     text
+}
+
+/// One thing `check` looked at.
+#[derive(Serialize)]
+struct Checked {
+    what: &'static str,
+    ok: bool,
+    detail: String,
+}
+
+/// The settings (valid, or the program would not have started), the
+/// database, QQ's endpoints and the SMS sender.
+async fn check(db: &Db, config: &Config, output: Output) -> ExitCode {
+    let mut found = vec![Checked {
+        what: "settings",
+        ok: true,
+        detail: match config.dev_reason {
+            Some(why) => format!("development mode ({why})"),
+            None => "production mode".to_owned(),
+        },
+    }];
+    found.push(match db.ping().await {
+        Ok(()) => Checked {
+            what: "database",
+            ok: true,
+            detail: format!("{} answers", config.database.describe()),
+        },
+        Err(e) => Checked {
+            what: "database",
+            ok: false,
+            detail: format!("{}: {e}", config.database.describe()),
+        },
+    });
+    found.push(match &config.qq {
+        QqMode::Real { graph_url, .. } => {
+            let me = graph_url.join("oauth2.0/me").ok();
+            reachable("QQ", me.as_ref()).await
+        }
+        QqMode::DevStandIn => Checked {
+            what: "QQ",
+            ok: true,
+            detail: "the development stand-in, in the process".to_owned(),
+        },
+    });
+    found.push(match &config.sms.sender {
+        SenderConfig::Log => Checked {
+            what: "SMS sender",
+            ok: true,
+            detail: "log (development mode: codes go to the log)".to_owned(),
+        },
+        SenderConfig::Webhook { url, .. } => reachable("SMS sender", Some(url)).await,
+        SenderConfig::TencentCloud(tc) => reachable("SMS sender", Some(&tc.endpoint)).await,
+    });
+    let all_ok = found.iter().all(|c| c.ok);
+    if output.json {
+        print_json(&serde_json::json!({ "ok": all_ok, "checks": found }));
+    } else {
+        for c in &found {
+            println!(
+                "{:<11} {:<7} {}",
+                c.what,
+                if c.ok { "ok" } else { "PROBLEM" },
+                c.detail
+            );
+        }
+    }
+    if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Whether `url` answers at all (any HTTP status will do: a request without
+/// credentials is refused by QQ and by a webhook alike, but it arrived).
+/// Nothing is sent that would log anyone in or send a text.
+async fn reachable(what: &'static str, url: Option<&url::Url>) -> Checked {
+    let Some(url) = url else {
+        return Checked {
+            what,
+            ok: false,
+            detail: "its URL cannot be formed".to_owned(),
+        };
+    };
+    let client = reqwest::Client::builder().timeout(CONNECT_WITHIN).build();
+    let answered = match client {
+        Ok(client) => client.get(url.clone()).send().await,
+        Err(e) => Err(e),
+    };
+    let host = url.host_str().unwrap_or("?").to_owned();
+    match answered {
+        Ok(response) => Checked {
+            what,
+            ok: true,
+            detail: format!("{host} answers (HTTP {})", response.status().as_u16()),
+        },
+        Err(e) => Checked {
+            what,
+            ok: false,
+            detail: format!("{host} does not answer: {}", e.without_url()),
+        },
+    }
 }
 
 /// A user as commands print it: never its password hash.

@@ -621,6 +621,12 @@ pub enum Command {
     },
     /// Applies pending database migrations, then exits.
     Migrate,
+    /// Checks the settings, the database, QQ's endpoints and the SMS sender;
+    /// exits 1 when something is wrong.
+    Check {
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 /// `users …`: USER is an id, a user name or a mobile.

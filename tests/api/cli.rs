@@ -38,6 +38,7 @@ fn qqlogin(app: &TestApp, args: &[&str]) -> Ran {
         .env("QQ_APP_ID", APP_ID)
         .env("QQ_APP_KEY", APP_KEY)
         .env("SECRET_KEY", SECRET_KEY)
+        .env("QQ_GRAPH_URL", &app.qq.base_url)
         .env("QQLOGIN_SMS_SENDER", "webhook")
         .env("QQLOGIN_SMS_WEBHOOK_URL", app.sms.url())
         .env("QQLOGIN_SMS_WEBHOOK_SECRET", "unused")
@@ -156,8 +157,57 @@ async fn unknown_users_and_bad_arguments_exit_non_zero(backend: Backend) {
     assert!(migrated.stdout.contains("migrations applied"));
 }
 
+/// `check` looks at the database, QQ and the SMS sender; one away is exit 1.
+async fn check_says_what_answers_and_fails_on_what_does_not(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let Value::Object(report) = qqlogin(&app, &["check", "--json"]).json() else {
+        panic!("an object");
+    };
+    assert_eq!(report["ok"], true, "{report:?}");
+    let whats: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(whats, ["settings", "database", "QQ", "SMS sender"]);
+
+    // QQ's endpoints on a port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://127.0.0.1:{}/", closed.local_addr().unwrap().port());
+    drop(closed);
+    let out = Command::new(env!("CARGO_BIN_EXE_qqlogin"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DATABASE_URL", url_of(&app.config.database))
+        .env("QQ_APP_ID", APP_ID)
+        .env("QQ_APP_KEY", APP_KEY)
+        .env("SECRET_KEY", SECRET_KEY)
+        .env("QQ_GRAPH_URL", &dead)
+        .env("QQLOGIN_SMS_SENDER", "webhook")
+        .env("QQLOGIN_SMS_WEBHOOK_URL", app.sms.url())
+        .env("QQLOGIN_SMS_WEBHOOK_SECRET", "unused")
+        .env("RUST_LOG", "warn")
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("QQ") && l.contains("PROBLEM")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("database") && l.contains(" ok ")),
+        "{text}"
+    );
+}
+
 backend_tests!(
     operators_look_at_disable_enable_and_unlink_an_account,
     sessions_end_logs_a_user_out_everywhere,
     unknown_users_and_bad_arguments_exit_non_zero,
+    check_says_what_answers_and_fails_on_what_does_not,
 );

@@ -447,6 +447,32 @@ async fn a_disabled_account_gets_in_by_no_door(backend: Backend) {
     assert_eq!(app.logged_in_as(&browser).await, None);
     let page = app.password_login(&Browser::new(), MOBILE, PASSWORD).await;
     assert_eq!(page.status, 403, "{}", page.body);
+
+    // The JSON API: its QQ login says so in {"message"}; a JWT issued
+    // before no longer answers at /api/me.
+    let (api_browser, _) = app.begin_api_login("/").await;
+    let code = app.qq.grant(&openid, "小明");
+    let answer = api_browser
+        .client
+        .get(app.url(&format!("/oauth/qq/users/?code={code}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    let body: Value = answer.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("停用"), "{body}");
+    let keys = qqlogin::token::Keys::derive(&secrecy::SecretString::from(
+        crate::helpers::SECRET_KEY.to_owned(),
+    ));
+    let earlier = keys
+        .issue_login_token(
+            user_id,
+            MOBILE,
+            Duration::from_secs(3600),
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+    assert_eq!(me(&app, &earlier).await.status(), 401);
 }
 
 backend_tests!(
