@@ -448,6 +448,13 @@ async fn a_disabled_account_gets_in_by_no_door(backend: Backend) {
     let page = app.password_login(&Browser::new(), MOBILE, PASSWORD).await;
     assert_eq!(page.status, 403, "{}", page.body);
 
+    // A new QQ account cannot be bound to it either.
+    let newcomer = Browser::new();
+    let bind_page = app.qq_login(&newcomer, &new_openid(), "/").await;
+    let bound = app.bind(&newcomer, &bind_page, MOBILE, PASSWORD).await;
+    assert_eq!(bound.status, 403, "{}", bound.body);
+    assert!(bound.body.contains("停用"), "{}", bound.body);
+
     // The JSON API: its QQ login says so in {"message"}; a JWT issued
     // before no longer answers at /api/me.
     let (api_browser, _) = app.begin_api_login("/").await;
