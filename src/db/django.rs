@@ -69,15 +69,7 @@ pub fn insert_with_id(conn: &mut DbConn, user: &ImportedUser<'_>) -> Result<(), 
     match conn {
         DbConn::Sqlite(_) => {
             diesel::insert_into(users::table)
-                .values((
-                    users::id.eq(user.id),
-                    users::username.eq(user.username),
-                    users::mobile.eq(user.mobile),
-                    users::password_hash.eq(user.password_hash),
-                    users::is_active.eq(user.is_active),
-                    users::created_at.eq(user.joined),
-                    users::updated_at.eq(user.joined),
-                ))
+                .values((users::id.eq(user.id), columns(user)))
                 .execute(conn)?;
         }
         DbConn::Postgres(c) => {
@@ -100,19 +92,34 @@ pub fn insert_with_id(conn: &mut DbConn, user: &ImportedUser<'_>) -> Result<(), 
 /// Inserts `user` under a new id (its Django id is taken here); returns it.
 pub fn insert_with_new_id(conn: &mut DbConn, user: &ImportedUser<'_>) -> Result<i64, DbError> {
     diesel::insert_into(users::table)
-        .values((
-            users::username.eq(user.username),
-            users::mobile.eq(user.mobile),
-            users::password_hash.eq(user.password_hash),
-            users::is_active.eq(user.is_active),
-            users::created_at.eq(user.joined),
-            users::updated_at.eq(user.joined),
-        ))
+        .values(columns(user))
         .execute(conn)?;
     Ok(users::table
         .filter(users::mobile.eq(user.mobile))
         .select(users::id)
         .get_result(conn)?)
+}
+
+/// The columns of an imported user but its id, as an insert's values.
+type Columns<'a> = (
+    diesel::dsl::Eq<users::username, &'a str>,
+    diesel::dsl::Eq<users::mobile, &'a str>,
+    diesel::dsl::Eq<users::password_hash, &'a str>,
+    diesel::dsl::Eq<users::is_active, bool>,
+    diesel::dsl::Eq<users::created_at, time::PrimitiveDateTime>,
+    diesel::dsl::Eq<users::updated_at, time::PrimitiveDateTime>,
+);
+
+/// Every column of an imported user but its id.
+fn columns<'a>(user: &ImportedUser<'a>) -> Columns<'a> {
+    (
+        users::username.eq(user.username),
+        users::mobile.eq(user.mobile),
+        users::password_hash.eq(user.password_hash),
+        users::is_active.eq(user.is_active),
+        users::created_at.eq(user.joined),
+        users::updated_at.eq(user.joined),
+    )
 }
 
 /// After ids were inserted by hand: PostgreSQL's identity sequence must

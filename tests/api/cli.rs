@@ -31,6 +31,11 @@ impl Ran {
 
 /// `qqlogin ARGS` with the settings of `app` (production mode, its app id).
 fn qqlogin(app: &TestApp, args: &[&str]) -> Ran {
+    qqlogin_with_qq_at(app, &app.qq.base_url, args)
+}
+
+/// [`qqlogin`], with QQ's endpoints at `graph_url`.
+fn qqlogin_with_qq_at(app: &TestApp, graph_url: &str, args: &[&str]) -> Ran {
     let out = Command::new(env!("CARGO_BIN_EXE_qqlogin"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -38,7 +43,7 @@ fn qqlogin(app: &TestApp, args: &[&str]) -> Ran {
         .env("QQ_APP_ID", APP_ID)
         .env("QQ_APP_KEY", APP_KEY)
         .env("SECRET_KEY", SECRET_KEY)
-        .env("QQ_GRAPH_URL", &app.qq.base_url)
+        .env("QQ_GRAPH_URL", graph_url)
         .env("QQLOGIN_SMS_SENDER", "webhook")
         .env("QQLOGIN_SMS_WEBHOOK_URL", app.sms.url())
         .env("QQLOGIN_SMS_WEBHOOK_SECRET", "unused")
@@ -176,23 +181,9 @@ async fn check_says_what_answers_and_fails_on_what_does_not(backend: Backend) {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://127.0.0.1:{}/", closed.local_addr().unwrap().port());
     drop(closed);
-    let out = Command::new(env!("CARGO_BIN_EXE_qqlogin"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", url_of(&app.config.database))
-        .env("QQ_APP_ID", APP_ID)
-        .env("QQ_APP_KEY", APP_KEY)
-        .env("SECRET_KEY", SECRET_KEY)
-        .env("QQ_GRAPH_URL", &dead)
-        .env("QQLOGIN_SMS_SENDER", "webhook")
-        .env("QQLOGIN_SMS_WEBHOOK_URL", app.sms.url())
-        .env("QQLOGIN_SMS_WEBHOOK_SECRET", "unused")
-        .env("RUST_LOG", "warn")
-        .arg("check")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let out = qqlogin_with_qq_at(&app, &dead, &["check"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let text = out.stdout;
     assert!(
         text.lines()
             .any(|l| l.starts_with("QQ") && l.contains("PROBLEM")),
