@@ -27,6 +27,8 @@ pub struct LoginPage<'a> {
 pub struct BindPage<'a> {
     pub access_token: &'a str,
     pub nickname: Option<&'a str>,
+    /// The QQ avatar: https, on QQ's own hosts ([`crate::domain::AvatarUrl`]).
+    pub avatar: Option<&'a str>,
     pub mobile: &'a str,
     pub error: Option<&'a str>,
     /// What happened to the person's last request, when it went well (a code was sent).

@@ -139,7 +139,7 @@ async fn arrive_in_browser(
                 state,
                 StatusCode::OK,
                 &token,
-                pending.nickname.as_deref(),
+                &QqFace::of(&pending),
                 "",
                 None,
             )
@@ -206,7 +206,7 @@ pub async fn bind(
         .keys
         .verify_bind_token(&form.access_token, OffsetDateTime::now_utc())
         .inspect_err(|e| log::info!("bind refused: {e}"));
-    let nickname = pending.as_ref().ok().and_then(|p| p.nickname.clone());
+    let face = pending.as_ref().map(QqFace::of).unwrap_or_default();
     let client = client(&req);
     let bound = async {
         let pending = this_browsers(pending, &session)?;
@@ -231,7 +231,7 @@ pub async fn bind(
             session.log_in(user.id, &client)?;
             Ok(logged_in_to(next.as_str(), &state))
         }
-        Err(e) => refused_on_the_form(&req, &state, &form.access_token, nickname, &form.mobile, e),
+        Err(e) => refused_on_the_form(&req, &state, &form.access_token, &face, &form.mobile, e),
     }
 }
 
@@ -255,7 +255,7 @@ pub async fn send_sms_code(
     let pending = state
         .keys
         .verify_bind_token(&form.access_token, OffsetDateTime::now_utc());
-    let nickname = pending.as_ref().ok().and_then(|p| p.nickname.clone());
+    let face = pending.as_ref().map(QqFace::of).unwrap_or_default();
     let sent = async {
         let pending = this_browsers(pending, &session)?;
         let mobile = Mobile::parse(&form.mobile).map_err(|_| InputError::Mobile)?;
@@ -267,7 +267,8 @@ pub async fn send_sms_code(
             let csrf = CsrfToken::of(&req, &state.keys);
             let page = BindPage {
                 access_token: &form.access_token,
-                nickname: nickname.as_deref(),
+                nickname: face.nickname.as_deref(),
+                avatar: face.avatar.as_deref(),
                 mobile: mobile.as_str(),
                 error: None,
                 notice: Some(&notice),
@@ -278,7 +279,24 @@ pub async fn send_sms_code(
             };
             form_page(&state, StatusCode::OK, &page, &csrf)
         }
-        Err(e) => refused_on_the_form(&req, &state, &form.access_token, nickname, &form.mobile, e),
+        Err(e) => refused_on_the_form(&req, &state, &form.access_token, &face, &form.mobile, e),
+    }
+}
+
+/// The QQ account a bind page is for, as QQ showed it: the person sees at
+/// once that it is theirs.
+#[derive(Default)]
+struct QqFace {
+    nickname: Option<String>,
+    avatar: Option<String>,
+}
+
+impl QqFace {
+    fn of(pending: &PendingBind) -> Self {
+        Self {
+            nickname: pending.nickname.clone(),
+            avatar: pending.avatar.as_ref().map(|a| a.as_str().to_owned()),
+        }
     }
 }
 
@@ -301,7 +319,7 @@ fn refused_on_the_form(
     req: &HttpRequest,
     state: &AppState,
     access_token: &str,
-    nickname: Option<String>,
+    face: &QqFace,
     mobile_typed: &str,
     e: AppError,
 ) -> Result<HttpResponse, AppError> {
@@ -316,7 +334,7 @@ fn refused_on_the_form(
         state,
         explained.status,
         access_token,
-        nickname.as_deref(),
+        face,
         &mobile_typed,
         Some(Refusal {
             message: explained.detail,
@@ -341,14 +359,15 @@ fn bind_page(
     state: &AppState,
     status: StatusCode,
     access_token: &str,
-    nickname: Option<&str>,
+    face: &QqFace,
     mobile: &str,
     refusal: Option<Refusal<'_>>,
 ) -> Result<HttpResponse, AppError> {
     let csrf = CsrfToken::of(req, &state.keys);
     let page = BindPage {
         access_token,
-        nickname,
+        nickname: face.nickname.as_deref(),
+        avatar: face.avatar.as_deref(),
         mobile,
         error: refusal.as_ref().map(|r| r.message),
         notice: None,

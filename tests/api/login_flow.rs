@@ -34,6 +34,15 @@ async fn first_qq_login_binds_a_new_account_and_returns_to_next(backend: Backend
         bind_page.body.contains(&format!("昵称{}", &openid[..4])),
         "the page names the QQ account"
     );
+    // And shows its avatar, as https from QQ's host, never the http QQ gave.
+    let avatar = bind_page
+        .body
+        .split("class=\"avatar\" src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no avatar: {}", bind_page.body));
+    assert!(avatar.starts_with("https:"), "{avatar}");
+    assert!(avatar.contains("thirdqq.qlogo.cn"), "{avatar}");
     assert_eq!(bind_page.headers["cache-control"], "no-store");
 
     let done = app
