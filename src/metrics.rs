@@ -40,7 +40,7 @@ impl Metrics {
     )]
     fn new() -> Self {
         let registry =
-            Registry::new_custom(Some("qqlogin".to_owned()), None).expect("a constant prefix");
+            Registry::new_custom(Some("qqlogin".to_owned()), None).expect("a constant prefix"); // ok: a constant, checked at start
         let events = IntCounterVec::new(
             Opts::new(
                 "sign_in_events_total",
@@ -48,13 +48,13 @@ impl Metrics {
             ),
             &["kind", "method", "outcome"],
         )
-        .expect("a constant metric");
+        .expect("a constant metric"); // ok: a constant, checked at start
         let qq_seconds = HistogramVec::new(
             HistogramOpts::new("qq_call_seconds", "Time QQ took to answer, by call.")
                 .buckets(QQ_BUCKETS.to_vec()),
             &["call"],
         )
-        .expect("a constant metric");
+        .expect("a constant metric"); // ok: a constant, checked at start
         let qq_errors = IntCounterVec::new(
             Opts::new(
                 "qq_errors_total",
@@ -62,7 +62,7 @@ impl Metrics {
             ),
             &["call", "code"],
         )
-        .expect("a constant metric");
+        .expect("a constant metric"); // ok: a constant, checked at start
         let sms_sends = IntCounterVec::new(
             Opts::new(
                 "sms_sends_total",
@@ -70,7 +70,7 @@ impl Metrics {
             ),
             &["sender", "outcome"],
         )
-        .expect("a constant metric");
+        .expect("a constant metric"); // ok: a constant, checked at start
         let db_wait = Histogram::with_opts(
             HistogramOpts::new(
                 "db_wait_seconds",
@@ -78,7 +78,7 @@ impl Metrics {
             )
             .buckets(WAIT_BUCKETS.to_vec()),
         )
-        .expect("a constant metric");
+        .expect("a constant metric"); // ok: a constant, checked at start
         let gauges = IntGaugeVec::new(
             Opts::new(
                 "in_use",
@@ -86,7 +86,7 @@ impl Metrics {
             ),
             &["of"],
         )
-        .expect("a constant metric");
+        .expect("a constant metric"); // ok: a constant, checked at start
         for metric in [
             Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(qq_seconds.clone()),
@@ -95,7 +95,7 @@ impl Metrics {
             Box::new(db_wait.clone()),
             Box::new(gauges.clone()),
         ] {
-            registry.register(metric).expect("each metric once");
+            registry.register(metric).expect("each metric once"); // ok: checked at start
         }
         Self {
             registry,
@@ -107,6 +107,12 @@ impl Metrics {
             gauges,
         }
     }
+}
+
+/// Builds the registry now, at start: its definitions are constants, and a
+/// bad one must stop the start, never a request.
+pub fn init() {
+    LazyLock::force(&METRICS);
 }
 
 /// A sign-in event happened (`crate::events`).
@@ -177,4 +183,28 @@ pub fn render(now: InUse) -> String {
         log::error!("metrics could not be written: {e}");
     }
     String::from_utf8(text).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_defined_and_rendered() {
+        init();
+        event("login", Some("qq"), "ok");
+        let text = render(InUse {
+            db_busy: 1,
+            db_idle: 2,
+            sessions: 3,
+            hashes_in_line: 0,
+        });
+        for name in [
+            "qqlogin_sign_in_events_total",
+            "qqlogin_in_use",
+            "qqlogin_db_wait_seconds",
+        ] {
+            assert!(text.contains(name), "{name} in {text}");
+        }
+    }
 }

@@ -89,6 +89,7 @@ impl Application {
             i64::try_from(config.session_idle.as_secs()).unwrap_or(i64::MAX),
         );
         let qq = QqClient::new(qq_config)?;
+        crate::metrics::init();
         let keys = Keys::with_previous(&config.secret_key, config.secret_key_previous.as_ref())
             .with_django_secret(config.django_secret_key.as_ref());
         let sms = SmsCodes::new(
