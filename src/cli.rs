@@ -10,11 +10,12 @@ use serde::Serialize;
 use time::PrimitiveDateTime;
 
 use crate::config::{
-    Command, Config, DatabaseUrl, Output, QqMode, SenderConfig, SessionsCommand, UsersCommand,
+    Command, Config, DatabaseUrl, Output, QqMode, SenderConfig, SessionsCommand, UserTables,
+    UsersCommand,
 };
 use crate::db::sign_in_event::{NewEvent, StoredEvent};
 use crate::db::user::User;
-use crate::db::{self, Db, DbConn, DbError};
+use crate::db::{self, Conn, Db, DbConn, DbError};
 use crate::events::Kind;
 use crate::import::{Summary, import_django};
 use crate::qq::stand_in::DEV_APP_ID;
@@ -33,6 +34,10 @@ const NO_SUCH_USER: u8 = 3;
 enum CliError {
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(
+        "QQLOGIN_USER_TABLES=django: the users are the Django site's own already, there is nothing to import"
+    )]
+    SharedAlready,
     #[error("no user {0} (give an id, a user name or a mobile)")]
     NoSuchUser(String),
     #[error("--since {0}: give a day (2026-12-01) or a moment (2026-12-01 08:00:00), UTC")]
@@ -50,7 +55,12 @@ pub async fn run(command: Command, config: Config) -> ExitCode {
         QqMode::Real { app_id, .. } => app_id.clone(),
         QqMode::DevStandIn => DEV_APP_ID.to_owned(),
     };
-    let db = Db::new(config.database.clone(), 2, CONNECT_WITHIN);
+    let db = Db::new(
+        config.database.clone(),
+        config.user_tables,
+        2,
+        CONNECT_WITHIN,
+    );
     if let Command::Check { output } = command {
         return check(&db, &config, output).await;
     }
@@ -96,7 +106,10 @@ async fn import(
     config: &Config,
     app_id: &str,
 ) -> Result<(), CliError> {
-    let source = Db::new(from, 1, CONNECT_WITHIN);
+    if config.user_tables == UserTables::Django {
+        return Err(CliError::SharedAlready);
+    }
+    let source = Db::new(from, UserTables::Qqlogin, 1, CONNECT_WITHIN);
     let summary = import_django(&source, db, app_id).await?;
     if json {
         print_json(&summary);
@@ -157,6 +170,9 @@ async fn check(db: &Db, config: &Config, output: Output) -> ExitCode {
             detail: format!("{}: {e}", config.database.describe()),
         },
     });
+    if config.user_tables == UserTables::Django {
+        found.push(shared_links(db).await);
+    }
     found.push(match &config.qq {
         QqMode::Real { graph_url, .. } => {
             let me = graph_url.join("oauth2.0/me").ok();
@@ -200,6 +216,55 @@ async fn check(db: &Db, config: &Config, output: Output) -> ExitCode {
 /// Whether `url` answers at all (any HTTP status will do: a request without
 /// credentials is refused by QQ and by a webhook alike, but it arrived).
 /// Nothing is sent that would log anyone in or send a text.
+/// The Django site's QQ links that the service will not choose between.
+async fn shared_links(db: &Db) -> Checked {
+    const SHOWN: usize = 10;
+    let what = "QQ links";
+    let found = db
+        .run(|conn| db::shared_tables::links_twice(conn, SHOWN as i64 + 1))
+        .await;
+    let (openids, users) = match found {
+        Ok(found) => found,
+        Err(e) => {
+            return Checked {
+                what,
+                ok: false,
+                detail: format!("tb_oauth_qq could not be read: {e}"),
+            };
+        }
+    };
+    if openids.is_empty() && users.is_empty() {
+        return Checked {
+            what,
+            ok: true,
+            detail: "tb_oauth_qq: each QQ account linked to one user, each user to one QQ account"
+                .to_owned(),
+        };
+    }
+    let list = |items: &[String]| {
+        let mut shown = items
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if items.len() > SHOWN {
+            shown.push_str(", …");
+        }
+        shown
+    };
+    let users: Vec<String> = users.iter().map(i64::to_string).collect();
+    Checked {
+        what,
+        ok: false,
+        detail: format!(
+            "tb_oauth_qq links QQ accounts to several users (these cannot log in with QQ until              all but one link are removed): openids [{}]; users with several QQ accounts: [{}]",
+            list(&openids),
+            list(&users),
+        ),
+    }
+}
+
 async fn reachable(what: &'static str, url: Option<&url::Url>) -> Checked {
     let Some(url) = url else {
         return Checked {
@@ -419,7 +484,7 @@ async fn user_named(db: &Db, reference: &str) -> Result<User, CliError> {
         .ok_or_else(|| CliError::NoSuchUser(reference.to_owned()))
 }
 
-fn find(conn: &mut DbConn, reference: &str) -> Result<User, CliError> {
+fn find(conn: &mut Conn<'_>, reference: &str) -> Result<User, CliError> {
     db::user::find_by_reference(conn, reference)?
         .ok_or_else(|| CliError::NoSuchUser(reference.to_owned()))
 }

@@ -51,6 +51,24 @@ pub struct Settings {
     )]
     pub database_url: DatabaseUrl,
 
+    /// Whose tables hold the users and their QQ links: `qqlogin` (its own), or
+    /// `django`: the Django site's `tb_users` and `tb_oauth_qq`, in the database
+    /// of DATABASE_URL, shared with the site.
+    #[arg(
+        long,
+        env = "QQLOGIN_USER_TABLES",
+        value_name = "QQLOGIN_USER_TABLES",
+        value_enum,
+        default_value = "qqlogin"
+    )]
+    pub user_tables: UserTables,
+
+    /// PBKDF2 rounds of the passwords set with QQLOGIN_USER_TABLES=django, in
+    /// Django's `pbkdf2_sha256` format (Django 1.11 used 36000; later versions more).
+    #[arg(long, env = "QQLOGIN_DJANGO_PBKDF2_ITERATIONS", value_name = "QQLOGIN_DJANGO_PBKDF2_ITERATIONS",
+          default_value_t = 36_000, value_parser = clap::value_parser!(u32).range(10_000..=10_000_000))]
+    pub django_pbkdf2_iterations: u32,
+
     /// Connections kept in the database pool.
     #[arg(long, env = "QQLOGIN_DB_POOL_SIZE", value_name = "QQLOGIN_DB_POOL_SIZE", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -433,6 +451,17 @@ pub struct FreeTries {
     pub address: i32,
 }
 
+/// Whose tables hold the users and their QQ links (`QQLOGIN_USER_TABLES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum UserTables {
+    /// The service's own `users` and `qq_links`.
+    #[default]
+    Qqlogin,
+    /// The Django site's `tb_users` and `tb_oauth_qq`, shared with it; the
+    /// service's other tables live beside them (PostgreSQL: in schema `qqlogin`).
+    Django,
+}
+
 /// Which SMS sender `QQLOGIN_SMS_SENDER` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SenderKind {
@@ -525,6 +554,9 @@ pub struct Config {
     pub command: Option<Command>,
     pub listen: SocketAddr,
     pub database: DatabaseUrl,
+    pub user_tables: UserTables,
+    /// PBKDF2 rounds of passwords set in Django's format (`QQLOGIN_DJANGO_PBKDF2_ITERATIONS`).
+    pub django_pbkdf2_iterations: u32,
     pub db_pool_size: u32,
     pub db_timeout: Duration,
     pub qq: QqMode,
@@ -824,6 +856,8 @@ impl Settings {
             command: self.command,
             listen: self.listen,
             database: self.database_url,
+            user_tables: self.user_tables,
+            django_pbkdf2_iterations: self.django_pbkdf2_iterations,
             db_pool_size: self.db_pool_size,
             db_timeout: Duration::from_millis(self.db_timeout_ms),
             qq,

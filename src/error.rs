@@ -277,6 +277,12 @@ impl AppError {
                 "这个账号已被停用，无法登录。如有疑问，请联系网站客服。",
                 HOME,
             ),
+            Self::Account(AccountError::HeldBySite) => (
+                S::CONFLICT,
+                "暂时无法注销",
+                "网站上还有这个账号的订单或地址等记录，暂时无法注销。请联系网站客服处理。",
+                ACCOUNT,
+            ),
             Self::Account(AccountError::Gone) => (
                 S::UNAUTHORIZED,
                 "账号不存在",
@@ -432,6 +438,12 @@ impl AppError {
                 "无法发送验证码",
                 "请先用QQ登录，或填写图片验证码，再获取短信验证码。",
                 TRY_QQ_AGAIN,
+            ),
+            Self::Account(AccountError::Db(DbError::LinkedTwice)) => (
+                S::CONFLICT,
+                "这个QQ账号绑定了多个账号",
+                "网站上有不止一个账号绑定了这个QQ账号，无法确定登录哪一个。请用手机号和密码登录，或联系网站客服处理。",
+                HOME,
             ),
             Self::Unavailable => UNAVAILABLE,
             Self::Sms(SendRefused::Db(e)) if e.is_unavailable() => UNAVAILABLE,

@@ -13,7 +13,7 @@ use time::{Date, Month, PrimitiveDateTime};
 
 use crate::db::django::{self as source, DjangoLink, DjangoUser, ImportedUser};
 use crate::db::qq_link::NewLink;
-use crate::db::{self, Db, DbConn, DbError};
+use crate::db::{self, Conn, Db, DbError};
 use crate::domain::{Mobile, OpenId};
 
 /// What an import did.
@@ -46,7 +46,7 @@ pub async fn import_django(from: &Db, to: &Db, app_id: &str) -> Result<Summary, 
 }
 
 fn copy(
-    conn: &mut DbConn,
+    conn: &mut Conn<'_>,
     users: &[DjangoUser],
     links: &[DjangoLink],
     app_id: &str,
@@ -99,7 +99,7 @@ enum Copied {
     Not(&'static str),
 }
 
-fn copy_user(conn: &mut DbConn, user: &DjangoUser) -> Result<Copied, DbError> {
+fn copy_user(conn: &mut Conn<'_>, user: &DjangoUser) -> Result<Copied, DbError> {
     let Some(mobile) = user.mobile.as_deref().and_then(|m| Mobile::parse(m).ok()) else {
         return Ok(Copied::Not("no well-formed mobile"));
     };
@@ -173,7 +173,7 @@ fn sort_links(links: &[DjangoLink]) -> Vec<(&DjangoLink, Option<&'static str>)> 
 
 /// `Ok(true)`: linked now; `Ok(false)`: it was already; `Err`: why not.
 fn copy_link(
-    conn: &mut DbConn,
+    conn: &mut Conn<'_>,
     app_id: &str,
     openid: &str,
     user_id: i64,

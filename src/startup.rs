@@ -14,12 +14,12 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::account::{Accounts, AccountsConfig};
-use crate::config::{Config, QqMode};
+use crate::config::{Config, QqMode, UserTables};
 use crate::db::{self, Db, DbError};
 use crate::events::Events;
 use crate::image_code::ImageCodes;
 use crate::logging::{self, LogFormat};
-use crate::password::{HashError, Hasher};
+use crate::password::{HashError, Hasher, Scheme};
 use crate::qq::stand_in::{DEV_APP_ID, StandIn};
 use crate::qq::{QqClient, QqConfig, QqError};
 use crate::routes;
@@ -80,6 +80,7 @@ impl Application {
         let local = listener.local_addr()?;
         let db = Db::new(
             config.database.clone(),
+            config.user_tables,
             config.db_pool_size,
             config.db_timeout,
         );
@@ -102,7 +103,7 @@ impl Application {
             image_codes: ImageCodes::new(db.clone()),
             accounts: Accounts::new(
                 db.clone(),
-                Hasher::new(cores(), config.hash_queue)?,
+                Hasher::new(cores(), config.hash_queue, password_scheme(&config))?,
                 sms,
                 Events::start(db.clone()),
                 AccountsConfig {
@@ -366,4 +367,14 @@ fn spawn_purge(db: Db, events_kept: Duration) {
             }
         }
     });
+}
+
+/// Django's format for a user table the Django site reads too; else argon2id.
+fn password_scheme(config: &Config) -> Scheme {
+    match config.user_tables {
+        UserTables::Qqlogin => Scheme::Argon2id,
+        UserTables::Django => Scheme::DjangoPbkdf2 {
+            iterations: config.django_pbkdf2_iterations,
+        },
+    }
 }

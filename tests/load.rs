@@ -281,11 +281,13 @@ async fn two_hundred_browsers_for_twenty_seconds_lose_nothing() {
 
     let db = Db::new(
         DatabaseUrl::Sqlite { path: db_path },
+        Default::default(),
         1,
         Duration::from_secs(5),
     );
     let (links, user_count, linked_users) = db
         .run(|conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             let links: i64 = qq_links::table.count().get_result(conn)?;
             let user_count: i64 = users::table.count().get_result(conn)?;
             let linked: i64 = qq_links::table

@@ -252,7 +252,11 @@ impl Accounts {
                 db::user::delete(conn, user_id)?;
                 Ok::<_, AccountError>(())
             })
-            .await?;
+            .await
+            .map_err(|e| match e {
+                AccountError::Db(e) if e.is_foreign_key_violation() => AccountError::HeldBySite,
+                other => other,
+            })?;
         self.events.record_anonymous(Event {
             kind: Kind::Delete,
             method: None,

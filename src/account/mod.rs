@@ -75,6 +75,10 @@ pub enum AccountError {
     /// The account is disabled (Django's `is_active = false`): no way in.
     #[error("the account is disabled")]
     Disabled,
+    /// The Django site's own rows (orders, addresses) still name the account,
+    /// so its database refuses to delete it.
+    #[error("the Django site's data still refers to the account")]
+    HeldBySite,
     /// The logged-in account no longer exists.
     #[error("the account no longer exists")]
     Gone,
@@ -98,6 +102,7 @@ impl AccountError {
             Self::UserHasOtherQq => "user_has_other_qq",
             Self::TokenUsed => "token_used",
             Self::Busy => "busy",
+            Self::Db(DbError::LinkedTwice) => "qq_linked_twice",
             Self::Db(_) => "database",
             Self::Hash(_) => "hasher_busy",
             Self::OnlyWayIn => "only_way_in",
@@ -106,6 +111,7 @@ impl AccountError {
             Self::MobileTaken => "mobile_taken",
             Self::NoSuchAccount => "no_such_account",
             Self::Gone => "account_gone",
+            Self::HeldBySite => "held_by_site",
             Self::ReauthFailed => "reauth_failed",
             Self::Disabled => "disabled",
         }
@@ -340,7 +346,7 @@ impl Accounts {
         let right = self.hasher.verify(password.clone(), stored).await?;
         Ok(match user {
             Some(user) if right => {
-                if Hasher::is_outdated(&user.password_hash) {
+                if self.hasher.is_outdated(&user.password_hash) {
                     self.store_again(user.id, password).await;
                 }
                 Checked::Right(user)
@@ -350,9 +356,10 @@ impl Accounts {
         })
     }
 
-    /// Stores a right password that was found under another service's hash
-    /// (Django's) again as argon2id. Should that fail, the login goes on:
-    /// the old hash still works, and the next login tries again.
+    /// Stores a right password that was found under an outdated hash (another
+    /// algorithm, or fewer rounds) again as the hasher makes them now. Should
+    /// that fail, the login goes on: the old hash still works, and the next
+    /// login tries again.
     async fn store_again(&self, user_id: i64, password: Password) {
         let stored = async {
             let hash = self.hasher.hash(password).await?;
@@ -362,9 +369,9 @@ impl Accounts {
             Ok::<_, AccountError>(())
         };
         match stored.await {
-            Ok(()) => log::info!("user {user_id}'s Django password hash was replaced by argon2id"),
+            Ok(()) => log::info!("user {user_id}'s outdated password hash was replaced"),
             Err(e) => {
-                log::warn!("user {user_id}'s Django password hash could not be replaced: {e}")
+                log::warn!("user {user_id}'s outdated password hash could not be replaced: {e}")
             }
         }
     }

@@ -20,6 +20,7 @@ pub mod oauth_state;
 pub mod qq_link;
 pub mod schema;
 pub mod session;
+pub mod shared_tables;
 pub mod sign_in_event;
 pub mod sms_code;
 pub mod user;
@@ -34,7 +35,7 @@ use diesel::{Connection, ConnectionError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use secrecy::ExposeSecret;
 
-use crate::config::DatabaseUrl;
+use crate::config::{DatabaseUrl, UserTables};
 
 /// A connection to either backend; diesel dispatches every query on the variant.
 #[derive(diesel::MultiConnection)]
@@ -42,6 +43,40 @@ pub enum DbConn {
     Postgres(PgConnection),
     Sqlite(SqliteConnection),
 }
+
+/// A connection lent to one piece of work, with where it finds users and
+/// their QQ links ([`user`] and [`qq_link`] ask [`Conn::tables`]; every
+/// other query takes the [`DbConn`] it dereferences to).
+pub struct Conn<'a> {
+    db: &'a mut DbConn,
+    tables: UserTables,
+}
+
+impl Conn<'_> {
+    pub fn tables(&self) -> UserTables {
+        self.tables
+    }
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = DbConn;
+
+    fn deref(&self) -> &DbConn {
+        self.db
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        self.db
+    }
+}
+
+/// Where the service's own tables live beside the Django site's on
+/// PostgreSQL (`QQLOGIN_USER_TABLES=django`): a schema of its own, put first
+/// on the search path the connection has, so that Django's tables are still
+/// found where the site keeps them (`public`, usually).
+const OWN_SCHEMA: &str = "qqlogin";
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgresql");
@@ -56,6 +91,10 @@ pub enum DbError {
     Query(#[from] DieselError),
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// The Django site's `tb_oauth_qq` links one QQ account to several users:
+    /// the service does not choose one (`qqlogin check` lists them).
+    #[error("the QQ account is linked to several users in tb_oauth_qq")]
+    LinkedTwice,
     /// The blocking task was cancelled (the runtime is shutting down).
     #[error("database task was cancelled")]
     Cancelled,
@@ -68,6 +107,17 @@ impl DbError {
             self,
             Self::Query(DieselError::DatabaseError(
                 DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+
+    /// Whether a row elsewhere still refers to the one being deleted.
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::ForeignKeyViolation,
                 _
             ))
         )
@@ -99,13 +149,19 @@ pub struct Db {
     writes: Pool,
     /// Whether `writes` is a pool of its own (SQLite).
     writes_apart: bool,
+    tables: UserTables,
 }
 
 impl Db {
     /// Builds the pools without connecting: the service starts even while
     /// the database is briefly down, and connects on first use. A request
     /// waits at most `connection_timeout` for a connection.
-    pub fn new(target: DatabaseUrl, max_size: u32, connection_timeout: Duration) -> Self {
+    pub fn new(
+        target: DatabaseUrl,
+        tables: UserTables,
+        max_size: u32,
+        connection_timeout: Duration,
+    ) -> Self {
         let pool = |size| {
             r2d2::Pool::builder()
                 .max_size(size)
@@ -117,6 +173,7 @@ impl Db {
                 .error_handler(Box::new(r2d2::NopErrorHandler))
                 .build_unchecked(Manager {
                     target: target.clone(),
+                    tables,
                 })
         };
         let reads = pool(max_size);
@@ -128,16 +185,21 @@ impl Db {
             reads,
             writes,
             writes_apart,
+            tables,
         }
+    }
+
+    pub fn tables(&self) -> UserTables {
+        self.tables
     }
 
     /// Runs `f` with a pooled connection on a blocking thread: a read.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        blocking(&self.reads, f).await
+        blocking(&self.reads, self.tables, f).await
     }
 
     /// Runs `f`, one statement that writes, on the writers' connection.
@@ -146,10 +208,10 @@ impl Db {
     /// together go through [`Db::transaction`].
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        blocking(&self.writes, f).await
+        blocking(&self.writes, self.tables, f).await
     }
 
     /// Runs `f` in one transaction on the writers' connection: it commits
@@ -157,30 +219,38 @@ impl Db {
     /// backends alike. `E` lets a caller roll back for reasons of its own.
     pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + From<DieselError> + Send + 'static,
     {
-        let pool = self.writes.clone();
+        let (pool, tables) = (self.writes.clone(), self.tables);
         actix_web::web::block(move || {
             let mut pooled = pool.get().map_err(DbError::from)?;
             // A connection lost mid-transaction leaves diesel's transaction
             // manager broken, which `has_broken` sees.
-            pooled.conn.transaction(f)
+            pooled.conn.transaction(|db| f(&mut Conn { db, tables }))
         })
         .await
         .map_err(|_| E::from(DbError::Cancelled))?
     }
 
-    /// Applies pending migrations for the connected backend.
+    /// Applies pending migrations for the connected backend. Sharing the
+    /// Django site's tables, it first makes sure they are there.
     pub async fn migrate(&self) -> Result<(), DbError> {
         self.run(|conn| {
-            let result = match conn {
+            let shared = conn.tables() == UserTables::Django;
+            if shared {
+                shared_tables::check_present(conn)?;
+            }
+            let result = match &mut **conn {
                 DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
                 DbConn::Postgres(c) => {
                     // Two instances starting at once: the advisory lock makes
                     // the second wait, then find nothing left to apply.
                     c.batch_execute("SELECT pg_advisory_lock(7150921)")?;
+                    if shared {
+                        c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {OWN_SCHEMA}"))?;
+                    }
                     let applied = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
                     c.batch_execute("SELECT pg_advisory_unlock(7150921)")?;
                     applied
@@ -194,7 +264,7 @@ impl Db {
     /// Reverts every migration (tests prove each `down.sql` works).
     pub async fn revert_all_migrations(&self) -> Result<(), DbError> {
         self.run(|conn| {
-            let result = match conn {
+            let result = match &mut **conn {
                 DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|_| ()),
                 DbConn::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
             };
@@ -223,9 +293,9 @@ impl Db {
 
 /// `f` with a pooled connection, on a blocking thread (taking the connection
 /// may block too). A connection that `f` found dead is dropped by the pool.
-async fn blocking<T, F>(pool: &Pool, f: F) -> Result<T, DbError>
+async fn blocking<T, F>(pool: &Pool, tables: UserTables, f: F) -> Result<T, DbError>
 where
-    F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    F: FnOnce(&mut Conn<'_>) -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
 {
     let pool = pool.clone();
@@ -233,7 +303,10 @@ where
         let asked = std::time::Instant::now();
         let mut pooled = pool.get()?;
         crate::metrics::db_wait(asked.elapsed().as_secs_f64());
-        let result = f(&mut pooled.conn);
+        let result = f(&mut Conn {
+            db: &mut pooled.conn,
+            tables,
+        });
         if let Err(e) = &result {
             pooled.lost = e.is_unavailable();
         }
@@ -253,6 +326,7 @@ struct Pooled {
 #[derive(Debug)]
 struct Manager {
     target: DatabaseUrl,
+    tables: UserTables,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -274,7 +348,18 @@ impl r2d2::ManageConnection for Manager {
                 DbConn::Sqlite(conn)
             }
             DatabaseUrl::Postgres { url } => {
-                DbConn::Postgres(PgConnection::establish(url.expose_secret())?)
+                let mut conn = PgConnection::establish(url.expose_secret())?;
+                if self.tables == UserTables::Django {
+                    // Django writes its datetimes in UTC whichever column type
+                    // it chose (with or without time zone): so do we.
+                    conn.batch_execute(&format!(
+                        "SELECT set_config('search_path', \
+                         '{OWN_SCHEMA}, ' || current_setting('search_path'), false); \
+                         SET TIME ZONE 'UTC'"
+                    ))
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                }
+                DbConn::Postgres(conn)
             }
         };
         Ok(Pooled { conn, lost: false })

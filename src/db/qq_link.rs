@@ -1,11 +1,14 @@
-//! Queries on `qq_links`, the table that ties a QQ openid to a user.
+//! Queries on the links that tie a QQ openid to a user: the service's own
+//! `qq_links`, or the Django site's `tb_oauth_qq` when it shares its tables
+//! ([`shared`]; that table knows one QQ app, so `app_id` is not asked there).
 
 use diesel::prelude::*;
 
 use time::PrimitiveDateTime;
 
 use super::schema::qq_links;
-use super::{DbConn, DbError, now};
+use super::{Conn, DbConn, DbError, now, shared_tables as shared};
+use crate::config::UserTables;
 
 /// A QQ account to link: who, and its face as QQ showed it.
 #[derive(Debug, Clone, Copy)]
@@ -27,9 +30,14 @@ pub struct Link {
     pub created_at: PrimitiveDateTime,
 }
 
-/// Links `link` to `user_id`. Fails with a unique violation when either side
-/// is already linked (see the constraints in the migration).
-pub fn insert(conn: &mut DbConn, link: NewLink<'_>, user_id: i64) -> Result<(), DbError> {
+/// Links `link` to `user_id`, in the caller's transaction. Fails with a
+/// unique violation when either side is already linked (see the constraints
+/// in the migration).
+pub fn insert(conn: &mut Conn<'_>, link: NewLink<'_>, user_id: i64) -> Result<(), DbError> {
+    if conn.tables() == UserTables::Django {
+        return shared::insert_link(conn, link, user_id);
+    }
+    let conn: &mut DbConn = conn;
     let at = now();
     diesel::insert_into(qq_links::table)
         .values((
@@ -48,7 +56,11 @@ pub fn insert(conn: &mut DbConn, link: NewLink<'_>, user_id: i64) -> Result<(), 
 }
 
 /// The QQ link of `user_id` for `app_id`, if any.
-pub fn of_user(conn: &mut DbConn, app_id: &str, user_id: i64) -> Result<Option<Link>, DbError> {
+pub fn of_user(conn: &mut Conn<'_>, app_id: &str, user_id: i64) -> Result<Option<Link>, DbError> {
+    if conn.tables() == UserTables::Django {
+        return shared::link_of_user(conn, user_id);
+    }
+    let conn: &mut DbConn = conn;
     Ok(qq_links::table
         .filter(qq_links::app_id.eq(app_id))
         .filter(qq_links::user_id.eq(user_id))
@@ -58,7 +70,11 @@ pub fn of_user(conn: &mut DbConn, app_id: &str, user_id: i64) -> Result<Option<L
 }
 
 /// Removes the QQ link of `user_id` for `app_id`; returns whether there was one.
-pub fn delete_of_user(conn: &mut DbConn, app_id: &str, user_id: i64) -> Result<bool, DbError> {
+pub fn delete_of_user(conn: &mut Conn<'_>, app_id: &str, user_id: i64) -> Result<bool, DbError> {
+    if conn.tables() == UserTables::Django {
+        return shared::delete_links_of_user(conn, user_id);
+    }
+    let conn: &mut DbConn = conn;
     Ok(diesel::delete(
         qq_links::table
             .filter(qq_links::app_id.eq(app_id))
@@ -70,12 +86,16 @@ pub fn delete_of_user(conn: &mut DbConn, app_id: &str, user_id: i64) -> Result<b
 
 /// Stores the QQ account's nickname and avatar as QQ shows them now.
 pub fn set_profile(
-    conn: &mut DbConn,
+    conn: &mut Conn<'_>,
     app_id: &str,
     openid: &str,
     nickname: Option<&str>,
     avatar_url: Option<&str>,
 ) -> Result<(), DbError> {
+    if conn.tables() == UserTables::Django {
+        return shared::set_face(conn, openid, nickname, avatar_url);
+    }
+    let conn: &mut DbConn = conn;
     let at = now();
     diesel::update(
         qq_links::table
@@ -94,11 +114,15 @@ pub fn set_profile(
 
 /// Gives a link made by openid alone its unionid (once: a link that has one keeps it).
 pub fn add_unionid(
-    conn: &mut DbConn,
+    conn: &mut Conn<'_>,
     app_id: &str,
     openid: &str,
     unionid: &str,
 ) -> Result<(), DbError> {
+    if conn.tables() == UserTables::Django {
+        return shared::add_unionid(conn, openid, unionid);
+    }
+    let conn: &mut DbConn = conn;
     diesel::update(
         qq_links::table
             .filter(qq_links::app_id.eq(app_id))

@@ -54,6 +54,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// What the service knows of a QQ account linked in the Django site's
+    /// `tb_oauth_qq` beyond the openid (`QQLOGIN_USER_TABLES=django` only).
+    qq_profiles (openid) {
+        openid -> Text,
+        unionid -> Nullable<Text>,
+        nickname -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        profile_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(qq_links -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -64,7 +76,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sms_codes,
     sms_sends,
     image_codes,
-    sign_in_events
+    sign_in_events,
+    qq_profiles
 );
 
 diesel::table! {

@@ -1,7 +1,8 @@
 //! Django's password hashes (`algorithm$…`), as a site brought over from
 //! Django stores them: checked the way Django checks them, so that its people
 //! log in with the passwords they have. A right one is then stored again as
-//! this service's argon2id ([`super::Hasher::is_outdated`]).
+//! this service's argon2id ([`super::Hasher::is_outdated`]); sharing the
+//! site's user table, new passwords are made here in Django's own format.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -48,6 +49,30 @@ pub fn verify(password: &[u8], stored: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// Django's `PBKDF2PasswordHasher.encode`: a random alphanumeric salt of 22
+/// characters (Django's since 3.1), the password's PBKDF2-HMAC-SHA256 with
+/// it as text, 32 bytes in standard base64.
+pub fn make_pbkdf2_sha256(password: &[u8], iterations: u32) -> String {
+    use rand::Rng as _;
+    let salt: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(22)
+        .map(char::from)
+        .collect();
+    let mut hash = [0u8; 32];
+    ::pbkdf2::pbkdf2_hmac::<Sha256>(password, salt.as_bytes(), iterations, &mut hash);
+    format!(
+        "pbkdf2_sha256${iterations}${salt}${}",
+        STANDARD.encode(hash)
+    )
+}
+
+/// The rounds of a `pbkdf2_sha256` hash; `None` for any other kind.
+pub fn pbkdf2_sha256_iterations(stored: &str) -> Option<u32> {
+    let rest = stored.strip_prefix("pbkdf2_sha256$")?;
+    rest.split('$').next()?.parse().ok()
 }
 
 /// PBKDF2 with one HMAC: the password, the salt, the rounds, the output.
@@ -108,6 +133,18 @@ mod tests {
         assert!(stored.starts_with("bcrypt_sha256$$2b$04$"), "{stored}");
         assert!(verify(b"secret", &stored));
         assert!(!verify(b"secrets", &stored));
+    }
+
+    #[test]
+    fn made_as_django_makes_them() {
+        let made = make_pbkdf2_sha256("lètmein".as_bytes(), 36_000);
+        assert!(made.starts_with("pbkdf2_sha256$36000$"), "{made}");
+        assert_eq!(made.split('$').nth(2).map(str::len), Some(22));
+        assert!(verify("lètmein".as_bytes(), &made));
+        assert!(!verify(b"letmein", &made));
+        assert_ne!(made, make_pbkdf2_sha256("lètmein".as_bytes(), 36_000));
+        assert_eq!(pbkdf2_sha256_iterations(&made), Some(36_000));
+        assert_eq!(pbkdf2_sha256_iterations(SHA1), None);
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! until the first password is hashed or checked.
 //!
 //! Hashes in Django's formats (accounts brought over from the Django site)
-//! are checked too ([`django`]); the service makes only argon2id.
+//! are checked too ([`django`]). The service makes argon2id, or, sharing the
+//! Django site's user table, Django's own `pbkdf2_sha256` so that the site's
+//! login keeps working ([`Scheme`]).
 
 mod django;
 
@@ -46,6 +48,16 @@ fn params() -> Params {
     Params::new(19 * 1024, 2, 1, Some(32)).unwrap_or_default()
 }
 
+/// How new passwords are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// The service's own: argon2id, OWASP's baseline.
+    Argon2id,
+    /// Django's `pbkdf2_sha256$<iterations>$…`, for a user table the Django
+    /// site reads too.
+    DjangoPbkdf2 { iterations: u32 },
+}
+
 /// Hashes and verifies passwords, at most `permits` at a time, with at most
 /// `queue` more waiting: beyond that a request is turned away at once rather
 /// than queued without limit behind a flood.
@@ -60,15 +72,15 @@ pub struct Hasher {
     /// Verified against when no account matches, so that an unknown user name
     /// costs the same time as a wrong password.
     dummy_hash: Arc<str>,
+    scheme: Scheme,
 }
 
 impl Hasher {
-    pub fn new(permits: usize, queue: usize) -> Result<Self, HashError> {
+    pub fn new(permits: usize, queue: usize, scheme: Scheme) -> Result<Self, HashError> {
         let permits = permits.max(1);
-        let salt = SaltString::generate(&mut OsRng);
         // This workspace goes back to the system: a service that only sees
         // returning QQ logins never holds memory for hashing.
-        let dummy_hash = hash_with(&mut workspace(), b"qqlogin dummy password", &salt)?.into();
+        let dummy_hash = make(scheme, &mut workspace(), b"qqlogin dummy password")?.into();
         // Workspaces are made the first time that many hashes run at once.
         Ok(Self {
             permits: Arc::new(Semaphore::new(permits)),
@@ -76,6 +88,7 @@ impl Hasher {
             max_in_line: permits.saturating_add(queue),
             workspaces: Arc::new(Mutex::new(Vec::with_capacity(permits))),
             dummy_hash,
+            scheme,
         })
     }
 
@@ -84,13 +97,12 @@ impl Hasher {
         self.in_line.load(Ordering::Relaxed)
     }
 
-    /// Hashes a new password into a PHC string (algorithm, parameters and salt included).
+    /// Hashes a new password into a string that names its algorithm,
+    /// parameters and salt.
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
-        self.on_pool(move |memory| {
-            let salt = SaltString::generate(&mut OsRng);
-            hash_with(memory, password.expose().as_bytes(), &salt)
-        })
-        .await
+        let scheme = self.scheme;
+        self.on_pool(move |memory| make(scheme, memory, password.expose().as_bytes()))
+            .await
     }
 
     /// Whether `candidate` matches `stored`; with `None` (no such account) it
@@ -116,10 +128,16 @@ impl Hasher {
         .await
     }
 
-    /// Whether `stored` is a hash this service did not make (Django's): a
-    /// right password found under it is to be stored again as argon2id.
-    pub fn is_outdated(stored: &str) -> bool {
-        django::is_django(stored)
+    /// Whether `stored` is not what [`Hasher::hash`] makes now (another
+    /// algorithm, or fewer rounds): a right password found under it is to be
+    /// stored again.
+    pub fn is_outdated(&self, stored: &str) -> bool {
+        match self.scheme {
+            Scheme::Argon2id => django::is_django(stored),
+            Scheme::DjangoPbkdf2 { iterations } => {
+                django::pbkdf2_sha256_iterations(stored).is_none_or(|made| made < iterations)
+            }
+        }
     }
 
     async fn on_pool<T: Send + 'static>(
@@ -168,6 +186,14 @@ impl InLine {
 impl Drop for InLine {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A new hash of `password` in `scheme`, with a new salt.
+fn make(scheme: Scheme, memory: &mut [Block], password: &[u8]) -> Result<String, HashError> {
+    match scheme {
+        Scheme::Argon2id => hash_with(memory, password, &SaltString::generate(&mut OsRng)),
+        Scheme::DjangoPbkdf2 { iterations } => Ok(django::make_pbkdf2_sha256(password, iterations)),
     }
 }
 
@@ -246,7 +272,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
-        let hasher = Hasher::new(2, 8).unwrap();
+        let hasher = Hasher::new(2, 8, Scheme::Argon2id).unwrap();
         let hash = hasher.hash(password("correct horse")).await.unwrap();
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -274,7 +300,7 @@ mod tests {
 
     #[actix_web::test]
     async fn hashes_agree_with_the_argon2_crate_both_ways() {
-        let hasher = Hasher::new(1, 8).unwrap();
+        let hasher = Hasher::new(1, 8, Scheme::Argon2id).unwrap();
         let ours = hasher.hash(password("interoperable")).await.unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(
@@ -313,7 +339,7 @@ mod tests {
 
     #[actix_web::test]
     async fn beyond_the_line_a_hash_is_turned_away_at_once() {
-        let hasher = Hasher::new(1, 1).unwrap();
+        let hasher = Hasher::new(1, 1, Scheme::Argon2id).unwrap();
         let (first, second, third) = tokio::join!(
             hasher.hash(password("password-1")),
             hasher.hash(password("password-2")),
@@ -327,7 +353,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_garbage_stored_hash_is_an_error_not_a_panic() {
-        let hasher = Hasher::new(1, 8).unwrap();
+        let hasher = Hasher::new(1, 8, Scheme::Argon2id).unwrap();
         assert!(
             hasher
                 .verify(password("whatever1"), Some("not a hash".into()))

@@ -109,6 +109,7 @@ async fn password_hash(app: &TestApp, user_id: i64) -> String {
 async fn set_password_hash(app: &TestApp, user_id: i64, hash: &'static str) {
     app.db
         .write(move |conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             diesel::update(users::table.find(user_id))
                 .set(users::password_hash.eq(hash))
                 .execute(conn)?;
@@ -130,6 +131,7 @@ async fn link_of_openid(app: &TestApp, openid: &str) -> Option<StoredLink> {
     let openid = openid.to_owned();
     app.db
         .run(move |conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             Ok(qq_links::table
                 .filter(qq_links::openid.eq(openid))
                 .select((
@@ -179,6 +181,7 @@ type EventRow = (Option<i64>, String, String, Option<String>, Option<String>);
 async fn every_event(app: &TestApp) -> Vec<EventRow> {
     app.db
         .run(|conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             Ok(sign_in_events::table
                 .order(sign_in_events::id)
                 .select((
@@ -197,6 +200,7 @@ async fn every_event(app: &TestApp) -> Vec<EventRow> {
 async fn sessions_of(app: &TestApp, user_id: i64) -> i64 {
     app.db
         .run(move |conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             Ok(sessions::table
                 .filter(sessions::user_id.eq(user_id))
                 .count()
@@ -909,6 +913,7 @@ async fn a_mobile_of_another_account_is_refused_and_a_chosen_user_name_stays(bac
     // A user name that is not the mobile stays what it was.
     app.db
         .write(move |conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             diesel::update(users::table.find(user_id))
                 .set(users::username.eq("xiaoming"))
                 .execute(conn)?;
@@ -1223,6 +1228,7 @@ async fn the_qq_profile_is_refreshed_after_a_login_at_most_once_a_day(backend: B
     let o = openid.clone();
     app.db
         .write(move |conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             diesel::update(qq_links::table.filter(qq_links::openid.eq(o)))
                 .set((
                     qq_links::profile_at.eq(Some(qqlogin::db::now() - time::Duration::days(2))),

@@ -209,13 +209,14 @@ async fn a_django_password_hash_logs_in_and_is_stored_again_as_argon2id(backend:
 
 /// The password of the hash below: Python's hashlib made it as Django 1.11
 /// does (`pbkdf2_sha256`, 36 000 rounds).
-const DJANGO_PASSWORD: &str = "lètmein-2019";
-const DJANGO_HASH: &str =
+pub const DJANGO_PASSWORD: &str = "lètmein-2019";
+pub const DJANGO_HASH: &str =
     "pbkdf2_sha256$36000$seasalt3$TOP/ZB3H5r7y8DZ1JK5wyH+bd1H5XQd7nP8KjF7bmmo=";
 
 /// The two tables as Django's migrations make them on each backend
-/// (`../shared/django_site.md`), `tb_oauth_qq.openid` indexed, not unique.
-fn django_tables(backend: &Backend) -> &'static str {
+/// (`../shared/django_site.md`): `tb_oauth_qq.openid` indexed, not unique;
+/// foreign keys that do not cascade (Django's ORM does that, not the database).
+pub fn django_tables(backend: &Backend) -> &'static str {
     match backend {
         Backend::Sqlite => {
             "CREATE TABLE tb_users (id integer PRIMARY KEY AUTOINCREMENT NOT NULL, \
@@ -238,7 +239,7 @@ fn django_tables(backend: &Backend) -> &'static str {
              email_active boolean NOT NULL, default_address_id integer NULL); \
              CREATE TABLE tb_oauth_qq (id serial PRIMARY KEY, create_time timestamptz NOT NULL, \
              update_time timestamptz NOT NULL, openid varchar(64) NOT NULL, \
-             user_id integer NOT NULL REFERENCES tb_users (id) ON DELETE CASCADE); \
+             user_id integer NOT NULL REFERENCES tb_users (id) DEFERRABLE INITIALLY DEFERRED); \
              CREATE INDEX tb_oauth_qq_openid ON tb_oauth_qq (openid);"
         }
     }
@@ -313,13 +314,23 @@ async fn the_import_copies_accounts_once_and_says_what_it_skipped(backend: Backe
     ]
     .concat();
     let sql = format!("{}{rows}", django_tables(&backend));
-    let django = qqlogin::db::Db::new(source.url.clone(), 1, Duration::from_secs(5));
+    let django = qqlogin::db::Db::new(
+        source.url.clone(),
+        Default::default(),
+        1,
+        Duration::from_secs(5),
+    );
     django
         .run(move |conn| Ok(conn.batch_execute(&sql)?))
         .await
         .unwrap();
     // The service has an account already, under id 1: alice cannot keep hers.
-    let here = qqlogin::db::Db::new(target.url.clone(), 1, Duration::from_secs(5));
+    let here = qqlogin::db::Db::new(
+        target.url.clone(),
+        Default::default(),
+        1,
+        Duration::from_secs(5),
+    );
     here.migrate().await.unwrap();
     here.run(|conn| qqlogin::db::user::insert(conn, "13900000000", "x"))
         .await
@@ -431,6 +442,7 @@ async fn a_disabled_account_gets_in_by_no_door(backend: Backend) {
     let user_id = app.user_id(MOBILE).await;
     app.db
         .write(move |conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             use diesel::prelude::*;
             use qqlogin::db::schema::users;
             diesel::update(users::table.find(user_id))

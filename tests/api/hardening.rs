@@ -320,6 +320,7 @@ async fn a_session_ended_meanwhile_is_never_saved_again(backend: Backend) {
         assert!(asked, "the callback reached QQ");
         app.db
             .run(|conn| {
+                let conn: &mut qqlogin::db::DbConn = conn;
                 use diesel::prelude::*;
                 Ok(diesel::delete(qqlogin::db::schema::sessions::table).execute(conn)?)
             })
@@ -338,6 +339,7 @@ async fn a_session_ended_meanwhile_is_never_saved_again(backend: Backend) {
     let rows: Vec<(String, String)> = app
         .db
         .run(|conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             use diesel::prelude::*;
             use qqlogin::db::schema::sessions;
             Ok(sessions::table

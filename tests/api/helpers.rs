@@ -75,7 +75,7 @@ macro_rules! backend_tests {
 pub struct TestDb {
     pub url: DatabaseUrl,
     _dir: Option<tempfile::TempDir>,
-    pg_cleanup: Option<(String, String)>,
+    pg_cleanup: Option<(String, Cleanup)>,
 }
 
 impl TestDb {
@@ -93,12 +93,7 @@ impl TestDb {
                 }
             }
             Backend::Postgres(base) => {
-                let schema = format!(
-                    "t_{}",
-                    qqlogin::secret::random_token()
-                        .to_lowercase()
-                        .replace('-', "_")
-                );
+                let schema = format!("t_{}", Self::unique());
                 let schema = &schema[..30];
                 let mut conn =
                     PgConnection::establish(base).expect("TEST_DATABASE_URL must be reachable");
@@ -109,19 +104,55 @@ impl TestDb {
                 Self {
                     url: DatabaseUrl::parse(&url).unwrap(),
                     _dir: None,
-                    pg_cleanup: Some((base.clone(), schema.to_owned())),
+                    pg_cleanup: Some((base.clone(), Cleanup::Schema(schema.to_owned()))),
                 }
             }
         }
     }
 }
 
+impl TestDb {
+    /// A whole database of its own on PostgreSQL (a file on SQLite), for a
+    /// test of what the service does with its schemas.
+    pub fn own_database(backend: &Backend) -> Self {
+        let Backend::Postgres(base) = backend else {
+            return Self::new(backend);
+        };
+        let name = format!("t_{}", &Self::unique()[..28]);
+        let mut conn = PgConnection::establish(base).expect("TEST_DATABASE_URL must be reachable");
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let mut url = url::Url::parse(base).unwrap();
+        url.set_path(&name);
+        Self {
+            url: DatabaseUrl::parse(url.as_str()).unwrap(),
+            _dir: None,
+            pg_cleanup: Some((base.clone(), Cleanup::Database(name))),
+        }
+    }
+
+    fn unique() -> String {
+        qqlogin::secret::random_token()
+            .to_lowercase()
+            .replace('-', "_")
+    }
+}
+
+/// What a PostgreSQL test database leaves to remove.
+enum Cleanup {
+    Schema(String),
+    Database(String),
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some((base, schema)) = &self.pg_cleanup
+        if let Some((base, cleanup)) = &self.pg_cleanup
             && let Ok(mut conn) = PgConnection::establish(base)
         {
-            let _ = conn.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+            let _ = conn.batch_execute(&match cleanup {
+                Cleanup::Schema(schema) => format!("DROP SCHEMA {schema} CASCADE"),
+                Cleanup::Database(name) => format!("DROP DATABASE {name} WITH (FORCE)"),
+            });
         }
     }
 }
@@ -210,7 +241,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         .await
         .expect("application builds");
     actix_web::rt::spawn(app.run_until_stopped());
-    let db = Db::new(database, 2, Duration::from_secs(5));
+    let db = Db::new(database, config.user_tables, 2, Duration::from_secs(5));
     TestApp {
         address,
         port,
@@ -542,6 +573,7 @@ impl TestApp {
             let mobile = mobile.to_owned();
             self.db
                 .run(move |conn| {
+                    let conn: &mut qqlogin::db::DbConn = conn;
                     use diesel::prelude::*;
                     use qqlogin::db::schema::users;
                     Ok(users::table
@@ -600,7 +632,8 @@ impl TestApp {
         use diesel::prelude::*;
         use qqlogin::db::schema::{sessions, used_oauth_states};
         self.db
-            .run(move |conn: &mut DbConn| {
+            .run(move |conn| {
+                let conn: &mut DbConn = conn;
                 Ok(match table {
                     "sessions" => sessions::table
                         .order(sessions::expires_at)
@@ -620,7 +653,8 @@ impl TestApp {
         use diesel::prelude::*;
         use qqlogin::db::schema::{qq_links, sessions, used_oauth_states, users};
         self.db
-            .run(move |conn: &mut DbConn| {
+            .run(move |conn| {
+                let conn: &mut DbConn = conn;
                 Ok(match table {
                     "users" => users::table.count().get_result(conn)?,
                     "sessions" => sessions::table.count().get_result(conn)?,
@@ -717,6 +751,7 @@ impl TestApp {
         let aged = self
             .db
             .write(move |conn| {
+                let conn: &mut qqlogin::db::DbConn = conn;
                 let rows: Vec<(String, String)> = sessions::table
                     .filter(sessions::user_id.eq(user_id))
                     .select((sessions::id, sessions::state))
@@ -744,6 +779,7 @@ impl TestApp {
         use qqlogin::db::schema::sessions;
         self.db
             .run(move |conn| {
+                let conn: &mut qqlogin::db::DbConn = conn;
                 Ok(sessions::table
                     .filter(sessions::user_id.eq(user_id))
                     .select(sessions::handle)

@@ -185,7 +185,7 @@ fn pending(openid: &str, browser: Option<&str>) -> PendingBind {
 
 /// A plain account (no QQ link), as the password login knows them.
 async fn create_user(app: &TestApp, mobile: &'static str, password: &str) -> i64 {
-    let hasher = qqlogin::password::Hasher::new(1, 8).unwrap();
+    let hasher = qqlogin::password::Hasher::new(1, 8, qqlogin::password::Scheme::Argon2id).unwrap();
     let password = Password::parse(SecretString::from(password.to_owned())).unwrap();
     let hash = hasher.hash(password).await.unwrap();
     let user = app

@@ -10,7 +10,7 @@ use crate::helpers::{Backend, Browser, PASSWORD, TestApp, new_openid, spawn_app}
 
 /// An account that exists without any QQ link (as one made before QQ login existed).
 pub async fn create_plain_user(app: &TestApp, mobile: &str, password: &str) {
-    let hash = Hasher::new(1, 8)
+    let hash = Hasher::new(1, 8, qqlogin::password::Scheme::Argon2id)
         .unwrap()
         .hash(Password::parse(SecretString::from(password.to_owned())).unwrap())
         .await
@@ -445,6 +445,7 @@ async fn the_bind_page_asks_consent_and_the_account_records_it(backend: Backend)
     let consented: Option<time::PrimitiveDateTime> = app
         .db
         .run(|conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             use diesel::prelude::*;
             use qqlogin::db::schema::users;
             Ok(users::table.select(users::consented_at).first(conn)?)

@@ -545,6 +545,7 @@ impl Site {
         self.app
             .db
             .run(move |conn| {
+                let conn: &mut qqlogin::db::DbConn = conn;
                 Ok(qq_links::table
                     .filter(qq_links::openid.eq(openid))
                     .select(qq_links::user_id)

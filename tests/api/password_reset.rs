@@ -247,6 +247,7 @@ async fn an_account_without_a_password_gets_one(backend: Backend) {
     let user_id = app.user_id(MOBILE).await;
     app.db
         .write(move |conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             use diesel::prelude::*;
             use qqlogin::db::schema::users;
             diesel::update(users::table.find(user_id))

@@ -195,7 +195,8 @@ async fn latest_session_expiry(app: &TestApp) -> time::PrimitiveDateTime {
     use diesel::prelude::*;
     use qqlogin::db::schema::sessions;
     app.db
-        .run(|conn: &mut DbConn| {
+        .run(|conn| {
+            let conn: &mut DbConn = conn;
             Ok(sessions::table
                 .select(sessions::expires_at)
                 .order(sessions::expires_at.desc())

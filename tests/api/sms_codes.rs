@@ -61,7 +61,7 @@ async fn api_bind(app: &TestApp, body: Value) -> (u16, Value) {
 }
 
 async fn create_account(app: &TestApp, mobile: &'static str) {
-    let hasher = qqlogin::password::Hasher::new(1, 8).unwrap();
+    let hasher = qqlogin::password::Hasher::new(1, 8, qqlogin::password::Scheme::Argon2id).unwrap();
     let password = qqlogin::domain::Password::parse(secrecy::SecretString::from(PASSWORD)).unwrap();
     let hash = hasher.hash(password).await.unwrap();
     app.db
@@ -75,6 +75,7 @@ async fn age_code(app: &TestApp, mobile: &'static str, by: Duration) {
     let by = time::Duration::try_from(by).unwrap();
     app.db
         .run(move |conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             let row = sms_codes::table.find(mobile);
             let (sent, expires): (time::PrimitiveDateTime, time::PrimitiveDateTime) = row
                 .select((sms_codes::sent_at, sms_codes::expires_at))
@@ -234,6 +235,7 @@ async fn codes_are_stored_as_keyed_hashes(backend: Backend) {
     let stored: String = app
         .db
         .run(|conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             Ok(sms_codes::table
                 .find(MOBILE)
                 .select(sms_codes::code_hash)
@@ -553,7 +555,7 @@ async fn development_mode_shows_the_code_on_the_page(backend: Backend) {
 
 async fn code_rows(app: &TestApp) -> i64 {
     app.db
-        .run(|conn| Ok(sms_codes::table.count().get_result(conn)?))
+        .run(|conn| Ok(sms_codes::table.count().get_result(&mut **conn)?))
         .await
         .unwrap()
 }

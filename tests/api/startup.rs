@@ -317,11 +317,21 @@ mod reqwest {
 
 async fn migrations_run_up_down_and_up_again(backend: Backend) {
     let fresh_db = TestDb::new(&backend);
-    let fresh = Db::new(fresh_db.url.clone(), 1, Duration::from_secs(5));
+    let fresh = Db::new(
+        fresh_db.url.clone(),
+        Default::default(),
+        1,
+        Duration::from_secs(5),
+    );
     fresh.migrate().await.unwrap();
 
     let test_db = TestDb::new(&backend);
-    let db = Db::new(test_db.url.clone(), 1, Duration::from_secs(5));
+    let db = Db::new(
+        test_db.url.clone(),
+        Default::default(),
+        1,
+        Duration::from_secs(5),
+    );
     db.migrate().await.unwrap();
     db.revert_all_migrations().await.unwrap();
     assert_eq!(
@@ -343,7 +353,7 @@ async fn migrations_run_up_down_and_up_again(backend: Backend) {
 async fn schema(db: &Db) -> Vec<String> {
     use diesel::RunQueryDsl;
     db.run(|conn| {
-        let rows: Vec<Pragma> = match conn {
+        let rows: Vec<Pragma> = match &mut **conn {
             qqlogin::db::DbConn::Sqlite(c) => diesel::sql_query(
                 "SELECT coalesce(sql, name) AS value FROM sqlite_master \
                  WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '__diesel%' ORDER BY 1",
@@ -448,11 +458,16 @@ struct Pragma {
 async fn sqlite_connections_enforce_foreign_keys_wait_for_locks_and_use_wal() {
     use diesel::RunQueryDsl;
     let test_db = TestDb::new(&Backend::Sqlite);
-    let db = Db::new(test_db.url.clone(), 2, Duration::from_secs(5));
+    let db = Db::new(
+        test_db.url.clone(),
+        Default::default(),
+        2,
+        Duration::from_secs(5),
+    );
     db.migrate().await.unwrap();
     let pragmas = db
         .run(|conn| {
-            let qqlogin::db::DbConn::Sqlite(c) = conn else {
+            let qqlogin::db::DbConn::Sqlite(c) = &mut **conn else {
                 unreachable!()
             };
             let read = |c: &mut diesel::SqliteConnection, pragma: &str, column: &str| {

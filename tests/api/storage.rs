@@ -17,7 +17,7 @@ use crate::helpers::{Backend, DbProxy, TestDb, eventually};
 
 async fn migrated(backend: &Backend, wait: Duration) -> (TestDb, Db) {
     let test_db = TestDb::new(backend);
-    let db = Db::new(test_db.url.clone(), 2, wait);
+    let db = Db::new(test_db.url.clone(), Default::default(), 2, wait);
     db.migrate().await.unwrap();
     (test_db, db)
 }
@@ -29,6 +29,7 @@ fn insert_session(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
 
 async fn session_ids(db: &Db) -> Vec<String> {
     db.run(|conn| {
+        let conn: &mut qqlogin::db::DbConn = conn;
         Ok(sessions::table
             .select(sessions::id)
             .order(sessions::id)
@@ -51,7 +52,7 @@ async fn hold(db: &Db, write: bool) -> Held {
     let (release, released) = mpsc::channel::<()>();
     let (started, running) = tokio::sync::oneshot::channel();
     let mut started = Some(started);
-    let work = move |_: &mut DbConn| -> Result<(), DbError> {
+    let work = move |_: &mut qqlogin::db::Conn<'_>| -> Result<(), DbError> {
         if let Some(started) = started.take() {
             let _ = started.send(());
         }
@@ -118,7 +119,7 @@ async fn a_write_that_waits_too_long_is_answered_unavailable(backend: Backend) {
     let wait = Duration::from_millis(300);
     let test_db = TestDb::new(&backend);
     // One connection in all, so that holding the writer holds every connection.
-    let db = Db::new(test_db.url.clone(), 1, wait);
+    let db = Db::new(test_db.url.clone(), Default::default(), 1, wait);
     db.migrate().await.unwrap();
     let (release, held) = hold_writes(&db).await;
 
@@ -151,6 +152,7 @@ async fn after_the_server_dropped_its_connections_the_pool_recovers() {
     };
     let db = Db::new(
         qqlogin::config::DatabaseUrl::parse(&proxied).unwrap(),
+        Default::default(),
         2,
         Duration::from_secs(5),
     );
@@ -251,6 +253,7 @@ async fn the_purge_forgets_exactly_the_used_states_past_their_expiry(backend: Ba
         .unwrap();
     let left: Vec<String> = db
         .run(|c| {
+            let c: &mut DbConn = c;
             Ok(used_oauth_states::table
                 .select(used_oauth_states::state_hash)
                 .load(c)?)

@@ -33,6 +33,7 @@ async fn stored_unionid(app: &TestApp, openid: &str) -> Option<String> {
     let openid = openid.to_owned();
     app.db
         .run(move |conn| {
+            let conn: &mut qqlogin::db::DbConn = conn;
             Ok(qq_links::table
                 .filter(qq_links::openid.eq(openid))
                 .select(qq_links::unionid)

@@ -1,0 +1,1 @@
+DROP TABLE qq_profiles;
