@@ -323,6 +323,18 @@ pub struct Settings {
           default_value = "0", value_parser = parse_switch, action = clap::ArgAction::Set)]
     pub sms_ungated: bool,
 
+    /// The Django site's `verify_codes` Redis (`redis://host:port/db`): each SMS
+    /// code sent is also set there as `sms_<mobile>`, as the site's own SMS
+    /// view sets it, so that its registration page accepts the code.
+    #[arg(
+        long,
+        env = "QQLOGIN_DJANGO_SMS_REDIS_URL",
+        value_name = "QQLOGIN_DJANGO_SMS_REDIS_URL",
+        value_parser = RedisUrl::parse,
+        hide_env_values = true
+    )]
+    pub django_sms_redis_url: Option<RedisUrl>,
+
     /// The operator's privacy notice, linked from the bind page where accounts are created.
     #[arg(long, env = "QQLOGIN_PRIVACY_URL", value_name = "QQLOGIN_PRIVACY_URL",
           value_parser = parse_http_url)]
@@ -511,6 +523,28 @@ pub struct SmsConfig {
     /// Codes are sent without an image code or bind token (`QQLOGIN_SMS_UNGATED`).
     pub ungated: bool,
     pub bind_require: BindRequireSms,
+    /// Where each sent code is copied for the Django site (`QQLOGIN_DJANGO_SMS_REDIS_URL`).
+    pub django_redis: Option<RedisUrl>,
+}
+
+/// A Redis address, checked at start; its text may hold a password, so it
+/// is never printed.
+#[derive(Clone)]
+pub struct RedisUrl(pub redis::ConnectionInfo);
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisUrl(…)")
+    }
+}
+
+impl RedisUrl {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        use redis::IntoConnectionInfo as _;
+        text.into_connection_info()
+            .map(Self)
+            .map_err(|_| "must be a Redis URL such as redis://127.0.0.1:6379/2".to_owned())
+    }
 }
 
 /// How the service reaches QQ.
@@ -966,6 +1000,7 @@ impl Settings {
             daily_per_address: self.sms_daily_per_address,
             ungated: self.sms_ungated,
             bind_require: self.bind_require_sms,
+            django_redis: self.django_sms_redis_url.clone(),
         })
     }
 }

@@ -27,7 +27,7 @@ use crate::secret::random_token;
 use crate::session::attempt::OAUTH_STATE_TTL;
 use crate::session::store::DbSessionStore;
 use crate::session::{SESSION_COOKIE, SessionLimits};
-use crate::sms::{Sender, SmsCodes};
+use crate::sms::{DjangoCodes, Sender, SmsCodes};
 use crate::state::AppState;
 use crate::token::Keys;
 
@@ -57,6 +57,8 @@ pub enum StartupError {
     Hasher(#[from] HashError),
     #[error("SMS sender: {0}")]
     Sms(#[from] crate::sms::SendError),
+    #[error("QQLOGIN_DJANGO_SMS_REDIS_URL: {0}")]
+    DjangoRedis(#[from] redis::RedisError),
 }
 
 /// A built, listening application.
@@ -97,6 +99,12 @@ impl Application {
             db.clone(),
             keys.sms_code.clone(),
             Sender::new(&config.sms.sender)?,
+            config
+                .sms
+                .django_redis
+                .as_ref()
+                .map(DjangoCodes::new)
+                .transpose()?,
             &config.sms,
         );
         let state = web::Data::new(AppState {

@@ -265,28 +265,18 @@ pub fn list(conn: &mut DbConn, pattern: Option<&str>, limit: i64) -> Result<Vec<
 }
 
 /// Links `link` to `user_id`, one QQ account per user and one user per QQ
-/// account, which Django's table does not enforce: so the check and the
-/// insert run under one lock, in the caller's transaction (SQLite has one
-/// writer at a time anyway). A second link on either side fails as a unique
-/// violation would in the service's own table.
+/// account, which Django's table does not enforce. In the caller's
+/// transaction the link is written first, then counted with any other of
+/// its openid or user: more than itself fails as a unique violation would in
+/// the service's own table, and the caller's rollback takes it back. The
+/// count sees every link but those of transactions still open: on
+/// PostgreSQL a lock makes those wait; on SQLite the insert's write lock
+/// already does (and an insert first, not a read, waits for it rather than
+/// failing on a stale snapshot).
 pub fn insert_link(conn: &mut DbConn, link: NewLink<'_>, user_id: i64) -> Result<(), DbError> {
     let id = django_id(user_id).ok_or(DbError::Query(DieselError::NotFound))?;
     if let DbConn::Postgres(c) = conn {
         diesel::sql_query("SELECT pg_advisory_xact_lock(7150922)").execute(c)?;
-    }
-    let taken: i64 = tb_oauth_qq::table
-        .filter(
-            tb_oauth_qq::openid
-                .eq(link.openid)
-                .or(tb_oauth_qq::user_id.eq(id)),
-        )
-        .count()
-        .get_result(conn)?;
-    if taken > 0 {
-        return Err(DbError::Query(DieselError::DatabaseError(
-            DatabaseErrorKind::UniqueViolation,
-            Box::new("tb_oauth_qq: the QQ account or the user is linked already".to_owned()),
-        )));
     }
     let at = now();
     diesel::insert_into(tb_oauth_qq::table)
@@ -297,6 +287,20 @@ pub fn insert_link(conn: &mut DbConn, link: NewLink<'_>, user_id: i64) -> Result
             tb_oauth_qq::openid.eq(link.openid),
         ))
         .execute(conn)?;
+    let links: i64 = tb_oauth_qq::table
+        .filter(
+            tb_oauth_qq::openid
+                .eq(link.openid)
+                .or(tb_oauth_qq::user_id.eq(id)),
+        )
+        .count()
+        .get_result(conn)?;
+    if links > 1 {
+        return Err(DbError::Query(DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new("tb_oauth_qq: the QQ account or the user is linked already".to_owned()),
+        )));
+    }
     diesel::delete(qq_profiles::table.find(link.openid)).execute(conn)?;
     diesel::insert_into(qq_profiles::table)
         .values((

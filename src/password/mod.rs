@@ -299,6 +299,37 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn in_djangos_scheme_hashes_are_djangos_and_only_fewer_rounds_are_outdated() {
+        let hasher = Hasher::new(1, 8, Scheme::DjangoPbkdf2 { iterations: 36_000 }).unwrap();
+        let hash = hasher.hash(password("correct horse")).await.unwrap();
+        assert!(hash.starts_with("pbkdf2_sha256$36000$"), "{hash}");
+        assert!(
+            hasher
+                .verify(password("correct horse"), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!hasher.is_outdated(&hash));
+        let stronger = Hasher::new(
+            1,
+            8,
+            Scheme::DjangoPbkdf2 {
+                iterations: 600_000,
+            },
+        )
+        .unwrap();
+        assert!(
+            stronger.is_outdated(&hash),
+            "fewer rounds than the site's now"
+        );
+        let argon2id = Hasher::new(1, 8, Scheme::Argon2id).unwrap();
+        let ours = argon2id.hash(password("correct horse")).await.unwrap();
+        assert!(hasher.is_outdated(&ours), "Django cannot read ours");
+        assert!(hasher.is_outdated("pbkdf2_sha1$36000$salt$AAAA"));
+        assert!(argon2id.is_outdated(&hash) && !argon2id.is_outdated(&ours));
+    }
+
+    #[actix_web::test]
     async fn hashes_agree_with_the_argon2_crate_both_ways() {
         let hasher = Hasher::new(1, 8, Scheme::Argon2id).unwrap();
         let ours = hasher.hash(password("interoperable")).await.unwrap();

@@ -9,6 +9,7 @@
 //! limits are counted before the message goes out and given back if the
 //! sender fails.
 
+mod django_redis;
 pub mod sender;
 
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ use crate::domain::{Mobile, OpenId, SmsCode};
 use crate::throttle::RetryAfter;
 use crate::token::SmsCodeKey;
 
+pub use django_redis::DjangoCodes;
 pub use sender::{SendError, Sender};
 
 /// How long a code is good for.
@@ -89,17 +91,26 @@ pub struct SmsCodes {
     db: Db,
     key: SmsCodeKey,
     sender: Sender,
+    /// Each code sent is copied for the Django site too, when set.
+    django: Option<DjangoCodes>,
     daily_per_mobile: i32,
     daily_per_address: i32,
 }
 
 impl SmsCodes {
-    pub fn new(db: Db, key: SmsCodeKey, sender: Sender, config: &SmsConfig) -> Self {
+    pub fn new(
+        db: Db,
+        key: SmsCodeKey,
+        sender: Sender,
+        django: Option<DjangoCodes>,
+        config: &SmsConfig,
+    ) -> Self {
         let cap = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         Self {
             db,
             key,
             sender,
+            django,
             daily_per_mobile: cap(config.daily_per_mobile),
             daily_per_address: cap(config.daily_per_address),
         }
@@ -176,6 +187,9 @@ impl SmsCodes {
                 log::warn!("an SMS that failed could not be given back to the limits: {db}");
             }
             return Err(e.into());
+        }
+        if let Some(django) = &self.django {
+            django.store(mobile, &code, CODE_TTL).await;
         }
         Ok(code)
     }

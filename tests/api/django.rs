@@ -18,14 +18,14 @@ use crate::helpers::{
 
 /// A secret of the kind Django's `startproject` writes: any length Django
 /// accepts, far from `SECRET_KEY`'s 64 characters.
-const DJANGO_SECRET: &str = "django-insecure-0k$8w@x^v2#meiduo";
+pub const DJANGO_SECRET: &str = "django-insecure-0k$8w@x^v2#meiduo";
 const MOBILE: &str = "13800138000";
 /// Debian's interpreter, which has python3-jwt (another `python3` on the PATH may not).
 const PYTHON: &str = "/usr/bin/python3";
 
 /// djangorestframework-jwt 1.11's decode, on PyJWT: signature, `exp` with no
 /// leeway, no audience or issuer expected, HS256 only.
-const DECODE: &str = r#"
+pub const DECODE: &str = r#"
 import json, sys, jwt
 token, secret = sys.argv[1], sys.argv[2]
 try:
@@ -38,7 +38,7 @@ else:
 "#;
 
 /// djangorestframework-jwt 1.11's payload and encode, on PyJWT.
-const ENCODE: &str = r#"
+pub const ENCODE: &str = r#"
 import sys, time, jwt
 user_id, username, secret = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 payload = {"user_id": user_id, "username": username, "exp": int(time.time()) + 300, "email": ""}
@@ -56,7 +56,7 @@ print("pbkdf2_sha256$%d$%s$%s" % (iterations, salt, base64.b64encode(digest).dec
 
 /// Runs `script` with `args` on Debian's Python; `None` (after saying so) when
 /// PyJWT is not there.
-fn python(script: &str, args: &[&str]) -> Option<String> {
+pub fn python(script: &str, args: &[&str]) -> Option<String> {
     let have_pyjwt = Command::new(PYTHON)
         .args(["-c", "import jwt"])
         .status()
@@ -107,7 +107,7 @@ async fn api_sign_up(app: &TestApp) -> Value {
     response.json().await.unwrap()
 }
 
-async fn me(app: &TestApp, token: &str) -> reqwest::Response {
+pub async fn me(app: &TestApp, token: &str) -> reqwest::Response {
     reqwest::Client::new()
         .get(app.url("/api/me"))
         .header("authorization", format!("JWT {token}"))

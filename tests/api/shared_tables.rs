@@ -9,13 +9,15 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use futures_util::future::join_all;
-use qqlogin::config::UserTables;
+use qqlogin::config::{Config, RedisUrl, UserTables};
 use qqlogin::db::Db;
 use qqlogin::db::shared_tables::{tb_oauth_qq, tb_users};
 use serde_json::Value;
 
 use crate::backend_tests;
-use crate::django::{DJANGO_HASH, DJANGO_PASSWORD, django_tables};
+use crate::django::{
+    DECODE, DJANGO_HASH, DJANGO_PASSWORD, DJANGO_SECRET, ENCODE, django_tables, me, python,
+};
 use crate::helpers::{
     Backend, Browser, Options, PASSWORD, TestApp, TestDb, new_openid, spawn_app_with, url_of,
 };
@@ -66,6 +68,15 @@ fn django_link(user: u8, openid: &str) -> String {
 
 /// The Django site's database with `rows`, and the service sharing its tables.
 async fn beside_django(backend: Backend, rows: &str) -> (TestApp, TestDb) {
+    beside_django_with(backend, rows, |_| {}).await
+}
+
+/// [`beside_django`], with more of the configuration changed by `tweak`.
+async fn beside_django_with(
+    backend: Backend,
+    rows: &str,
+    tweak: impl FnOnce(&mut Config) + 'static,
+) -> (TestApp, TestDb) {
     let site = TestDb::own_database(&backend);
     let sql = format!("{}{rows}", django_tables(&backend));
     Db::new(
@@ -81,7 +92,11 @@ async fn beside_django(backend: Backend, rows: &str) -> (TestApp, TestDb) {
         backend,
         Options {
             database: Some(site.url.clone()),
-            tweak: Box::new(|c| c.user_tables = UserTables::Django),
+            tweak: Box::new(|c| {
+                c.user_tables = UserTables::Django;
+                c.django_secret_key = Some(DJANGO_SECRET.to_owned().into());
+                tweak(c);
+            }),
             ..Options::default()
         },
     )
@@ -270,6 +285,31 @@ async fn the_django_sites_people_log_in_and_link_qq(backend: Backend) {
     assert!(site_user(&app, "dave").await.is_some());
     assert_eq!(app.logged_in_as(&browser).await.as_deref(), Some("dave"));
 
+    // The JSON API: dave's login JWT is one the site accepts for its user 4,
+    // and a token the site made for alice is accepted here.
+    let (api, _) = app.begin_api_login("/").await;
+    let code = app.qq.grant(&linked_by_django, "戴夫");
+    let answer: Value = api
+        .client
+        .get(app.url(&format!("/oauth/qq/users/?code={code}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (answer["user_id"].as_i64(), answer["username"].as_str()),
+        (Some(4), Some("dave"))
+    );
+    if let Some(decoded) = python(DECODE, &[answer["token"].as_str().unwrap(), DJANGO_SECRET]) {
+        let decoded: Value = serde_json::from_str(&decoded).unwrap();
+        assert_eq!(decoded["payload"]["user_id"], 4, "{decoded}");
+        let alices = python(ENCODE, &["1", "alice", DJANGO_SECRET]).unwrap();
+        let mine: Value = me(&app, &alices).await.json().await.unwrap();
+        assert_eq!(mine["mobile"], "13800000001", "{mine}");
+    }
+
     let (browser, openid) = (Browser::new(), new_openid());
     let bind_page = app.qq_login(&browser, &openid, "/").await;
     assert_eq!(bind_page.status, 200, "{}", bind_page.body);
@@ -379,6 +419,69 @@ async fn concurrent_binds_of_one_openid_make_one_django_link(backend: Backend) {
     assert_eq!(users, 1, "the losers' accounts were rolled back");
 }
 
+/// Django's `RegisterSerializer` looking the code up, on redis-py: the code
+/// (or "none") and the seconds it has left.
+const DJANGO_SMS_LOOKUP: &str = r#"
+import sys, redis
+conn = redis.Redis.from_url(sys.argv[1])
+real = conn.get("sms_%s" % sys.argv[2])
+print(real.decode() if real is not None else "none", conn.ttl("sms_%s" % sys.argv[2]))
+"#;
+
+/// A code the bind page's button sends is in the Django site's Redis too,
+/// where its registration page's `POST /users/` looks for it.
+async fn the_sites_registration_finds_the_sms_codes_sent_here(backend: Backend) {
+    let Some(redis_url) = std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        crate::skip::skip(
+            "TEST_REDIS_URL is unset, so the Django site's Redis was not tested",
+            "set it, e.g. to redis://127.0.0.1:6379/2 (.ci/run does)",
+        );
+        return;
+    };
+    let have_redis_py = Command::new(PYTHON)
+        .args(["-c", "import redis"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_redis_py {
+        crate::skip::skip(
+            "redis-py is missing, so the Django site's Redis was not tested",
+            "install Debian's python3-redis (.ci/run does)",
+        );
+        return;
+    }
+    let url = redis_url.clone();
+    let (app, _site) = beside_django_with(backend, "", move |c| {
+        c.sms.django_redis = Some(RedisUrl::parse(&url).unwrap());
+    })
+    .await;
+    // A mobile of this test's own: the Redis is shared by every test.
+    let mobile = format!(
+        "139{:08}",
+        u32::from_str_radix(&new_openid()[..7], 16).unwrap() % 100_000_000
+    );
+    let browser = Browser::new();
+    let page = app.qq_login(&browser, &new_openid(), "/").await;
+    let code = app.page_sms_code(&browser, &page, &mobile).await;
+
+    let out = Command::new(PYTHON)
+        .args(["-c", DJANGO_SMS_LOOKUP, &redis_url, &mobile])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found = String::from_utf8(out.stdout).unwrap();
+    let (real, ttl) = found.trim().split_once(' ').unwrap();
+    assert_eq!(real, code, "the site finds the code that was sent");
+    let ttl: i64 = ttl.parse().unwrap();
+    assert!((1..=300).contains(&ttl), "as long as the code lives: {ttl}");
+}
+
 /// Two links of one QQ account to two users, the second begun while the
 /// first's transaction is still open: the second waits for the first, sees
 /// its link and fails as a unique violation would; one row is left. (The
@@ -424,7 +527,9 @@ async fn a_link_waits_for_one_in_flight_and_is_refused(backend: Backend) {
             .await
         })
     };
-    first_linked.await.unwrap();
+    if first_linked.await.is_err() {
+        panic!("the first link failed: {:?}", first.await);
+    }
     let second = {
         let (db, link) = (db.clone(), link(openid.clone(), 2));
         actix_web::rt::spawn(async move { db.transaction(link).await })
@@ -465,6 +570,7 @@ struct Waiting {
 }
 
 backend_tests!(
+    the_sites_registration_finds_the_sms_codes_sent_here,
     a_link_waits_for_one_in_flight_and_is_refused,
     an_account_made_through_qqlogin_is_the_django_sites_own,
     the_django_sites_people_log_in_and_link_qq,
