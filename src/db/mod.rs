@@ -6,7 +6,10 @@
 //! reaches them through [`Db::run`] (a read), [`Db::write`] (one statement
 //! that writes) and [`Db::transaction`] (several, atomically), which take a
 //! pooled connection and run the work on a blocking thread, so that neither
-//! waiting for a connection nor the query stalls an async worker.
+//! waiting for a connection nor the query stalls an async worker. The work
+//! gets a [`Conn`], which is a `DbConn` to every query but those of [`user`]
+//! and [`qq_link`]: they also ask it whose tables hold the users, the
+//! service's or the Django site's ([`shared_tables`]).
 //!
 //! Adding a table: a migration in `migrations/sqlite/` and one of the same
 //! name in `migrations/postgresql/`, its `table!` in [`schema`], a module of
