@@ -57,14 +57,23 @@ print("pbkdf2_sha256$%d$%s$%s" % (iterations, salt, base64.b64encode(digest).dec
 /// Runs `script` with `args` on Debian's Python; `None` (after saying so) when
 /// PyJWT is not there.
 pub fn python(script: &str, args: &[&str]) -> Option<String> {
-    let have_pyjwt = Command::new(PYTHON)
-        .args(["-c", "import jwt"])
+    python_with(("jwt", "python3-jwt"), script, args)
+}
+
+/// Runs `script` with `args` on Debian's Python, which needs the module of
+/// one of Debian's packages (`module`, `package`); `None`, after saying so,
+/// when it is not there.
+pub fn python_with((module, package): (&str, &str), script: &str, args: &[&str]) -> Option<String> {
+    let have_module = Command::new(PYTHON)
+        .args(["-c", &format!("import {module}")])
         .status()
         .is_ok_and(|s| s.success());
-    if !have_pyjwt {
+    if !have_module {
         crate::skip::skip(
-            "PyJWT is missing (/usr/bin/python3 -c 'import jwt' failed), so a Django token test did not run",
-            "install Debian's python3-jwt (.ci/run does)",
+            &format!(
+                "{PYTHON} cannot import {module}, so a test of the Django site's side did not run"
+            ),
+            &format!("install Debian's {package} (.ci/run does)"),
         );
         return None;
     }

@@ -512,12 +512,12 @@ impl TestApp {
             .expect("the SMS code reaches the webhook")
     }
 
-    /// A bind token for `openid` from the JSON API, as a front end gets it:
-    /// the hop, QQ, then the exchange from the same browser.
-    pub async fn api_access_token(&self, openid: &str) -> String {
+    /// The JSON API's answer to a QQ login of `openid`, as a front end gets
+    /// it: the hop, QQ, then the exchange from the same browser.
+    pub async fn api_login(&self, openid: &str) -> serde_json::Value {
         let (browser, _) = self.begin_api_login("/").await;
         let code = self.qq.grant(openid, "小明");
-        let answer: serde_json::Value = browser
+        browser
             .client
             .get(self.url(&format!("/oauth/qq/users/?code={code}")))
             .send()
@@ -525,7 +525,12 @@ impl TestApp {
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// A bind token for `openid` from the JSON API (see [`Self::api_login`]).
+    pub async fn api_access_token(&self, openid: &str) -> String {
+        let answer = self.api_login(openid).await;
         answer["access_token"]
             .as_str()
             .unwrap_or_else(|| panic!("no access_token: {answer}"))

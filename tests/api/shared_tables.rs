@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use futures_util::future::join_all;
 use qqlogin::config::{Config, RedisUrl, UserTables};
 use qqlogin::db::Db;
 use qqlogin::db::shared_tables::{tb_oauth_qq, tb_users};
@@ -17,14 +16,13 @@ use serde_json::Value;
 use crate::backend_tests;
 use crate::django::{
     DECODE, DJANGO_HASH, DJANGO_PASSWORD, DJANGO_SECRET, ENCODE, django_tables, me, python,
+    python_with,
 };
 use crate::helpers::{
     Backend, Browser, Options, PASSWORD, TestApp, TestDb, new_openid, spawn_app_with, url_of,
 };
 
 const MOBILE: &str = "13800138000";
-/// Debian's interpreter: Django's password check needs nothing beyond hashlib.
-const PYTHON: &str = "/usr/bin/python3";
 
 /// Django's `PBKDF2PasswordHasher.verify`, on hashlib: "ok" or "wrong".
 const DJANGO_CHECK_PASSWORD: &str = r#"
@@ -38,16 +36,13 @@ print("ok" if hmac.compare_digest(base64.b64encode(digest).decode(), expected) e
 
 /// Whether the Django site's own check accepts `password` for `encoded`.
 fn django_accepts(password: &str, encoded: &str) -> bool {
-    let out = Command::new(PYTHON)
-        .args(["-c", DJANGO_CHECK_PASSWORD, password, encoded])
-        .output()
-        .unwrap_or_else(|e| panic!("{PYTHON} must run Django's password check: {e}"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim() == "ok"
+    python_with(
+        ("hashlib", "python3"),
+        DJANGO_CHECK_PASSWORD,
+        &[password, encoded],
+    )
+    .expect("Debian's python3 has hashlib")
+        == "ok"
 }
 
 /// A Django user row, `rows` of SQL after the tables.
@@ -287,17 +282,7 @@ async fn the_django_sites_people_log_in_and_link_qq(backend: Backend) {
 
     // The JSON API: dave's login JWT is one the site accepts for its user 4,
     // and a token the site made for alice is accepted here.
-    let (api, _) = app.begin_api_login("/").await;
-    let code = app.qq.grant(&linked_by_django, "戴夫");
-    let answer: Value = api
-        .client
-        .get(app.url(&format!("/oauth/qq/users/?code={code}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = app.api_login(&linked_by_django).await;
     assert_eq!(
         (answer["user_id"].as_i64(), answer["username"].as_str()),
         (Some(4), Some("dave"))
@@ -383,29 +368,7 @@ async fn an_openid_linked_twice_by_the_site_logs_in_no_one(backend: Backend) {
 /// user, although Django's `openid` column is not unique.
 async fn concurrent_binds_of_one_openid_make_one_django_link(backend: Backend) {
     let (app, _site) = beside_django(backend, "").await;
-    let openid = new_openid();
-    let mut pending = Vec::new();
-    for _ in 0..6 {
-        let browser = Browser::new();
-        let page = app.qq_login(&browser, &openid, "/").await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        pending.push((browser, page));
-    }
-    let binds = pending.iter().enumerate().map(|(i, (browser, page))| {
-        let mobile = format!("1380013{i:04}");
-        let app = &app;
-        async move { app.bind(browser, page, &mobile, PASSWORD).await.status }
-    });
-    let statuses: Vec<u16> = join_all(binds).await;
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 303).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|s| matches!(s, 303 | 409)),
-        "{statuses:?}"
-    );
+    crate::concurrency::bind_one_qq_account_at_once(&app, 6).await;
     let links = site_links(&app).await;
     assert_eq!(links.len(), 1, "{links:?}");
     let users: i64 = app
@@ -441,17 +404,6 @@ async fn the_sites_registration_finds_the_sms_codes_sent_here(backend: Backend) 
         );
         return;
     };
-    let have_redis_py = Command::new(PYTHON)
-        .args(["-c", "import redis"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have_redis_py {
-        crate::skip::skip(
-            "redis-py is missing, so the Django site's Redis was not tested",
-            "install Debian's python3-redis (.ci/run does)",
-        );
-        return;
-    }
     let url = redis_url.clone();
     let (app, _site) = beside_django_with(backend, "", move |c| {
         c.sms.django_redis = Some(RedisUrl::parse(&url).unwrap());
@@ -466,17 +418,14 @@ async fn the_sites_registration_finds_the_sms_codes_sent_here(backend: Backend) 
     let page = app.qq_login(&browser, &new_openid(), "/").await;
     let code = app.page_sms_code(&browser, &page, &mobile).await;
 
-    let out = Command::new(PYTHON)
-        .args(["-c", DJANGO_SMS_LOOKUP, &redis_url, &mobile])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let found = String::from_utf8(out.stdout).unwrap();
-    let (real, ttl) = found.trim().split_once(' ').unwrap();
+    let Some(found) = python_with(
+        ("redis", "python3-redis"),
+        DJANGO_SMS_LOOKUP,
+        &[&redis_url, &mobile],
+    ) else {
+        return;
+    };
+    let (real, ttl) = found.split_once(' ').unwrap();
     assert_eq!(real, code, "the site finds the code that was sent");
     let ttl: i64 = ttl.parse().unwrap();
     assert!((1..=300).contains(&ttl), "as long as the code lives: {ttl}");
