@@ -354,6 +354,21 @@ async fn an_openid_linked_twice_by_the_site_logs_in_no_one(backend: Backend) {
     let detail = links["detail"].as_str().unwrap();
     assert!(detail.contains(&twice) && detail.contains("[]"), "{detail}");
 
+    let (code, stdout, stderr) = qqlogin_on(&site, &["users", "list", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let listed: Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["alice", "bob"],
+        "the site's users, as operators see them"
+    );
+
     let (code, _, stderr) = qqlogin_on(&site, &["import-django", "--from", &url_of(&site.url)]);
     assert_eq!(code, 1);
     assert!(stderr.contains("nothing to import"), "{stderr}");
