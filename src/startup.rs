@@ -192,7 +192,11 @@ impl Application {
         // deadline (`limits`).
         .client_request_timeout(REQUEST_HEAD_TIMEOUT)
         .keep_alive(KEEP_ALIVE)
-        .client_disconnect_timeout(Duration::from_secs(1));
+        .client_disconnect_timeout(Duration::from_secs(1))
+        // Work waiting for a database connection waits in the blocking pool's
+        // queue, not on a thread of its own: a burst does not start hundreds
+        // of threads that each hold a stack and the allocator's caches.
+        .worker_max_blocking_threads(usize::try_from(config.db_pool_size).unwrap_or(64) + cores());
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
