@@ -459,9 +459,10 @@ impl Phone {
         format!("page 「{title}」 at {url}:\n{text}")
     }
 
-    /// The page now shown is the one titled `title`, at `path`.
+    /// The page now shown is the one titled `title` (and the site's name), at `path`.
     async fn assert_page(&self, title: &str, path: &str) {
         let (actual_title, actual_path) = (self.title().await, self.path().await);
+        let title = format!("{title} - {}", qqlogin::site::DEFAULT_NAME);
         assert!(
             actual_title == title && actual_path == path,
             "expected the page 「{title}」 at {path}, got {}",

@@ -23,6 +23,7 @@ mod password_reset;
 mod qq_client;
 mod qq_faults;
 mod security;
+mod site;
 #[path = "../support/skip.rs"]
 mod skip;
 mod sms_codes;
