@@ -123,6 +123,7 @@ impl Application {
             api_unbound_login: config.api_unbound_login,
             body_timeout: config.body_timeout,
             privacy_url: config.privacy_url.clone(),
+            bind_require_sms: config.sms.bind_require,
             public_base: public_base(&config.redirect_uri),
             migrated: AtomicBool::new(false),
         });

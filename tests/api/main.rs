@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 mod account_centre;
+mod bind_page;
 mod bind_token;
 mod browser;
 mod cli;
