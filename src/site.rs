@@ -49,7 +49,8 @@ impl Default for SiteConfig {
 #[derive(Clone)]
 pub struct Logo {
     bytes: Vec<u8>,
-    extension: &'static str,
+    /// What templates call it: `logo.png`, …
+    name: &'static str,
     content_type: &'static str,
 }
 
@@ -66,12 +67,12 @@ impl Logo {
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
-        let (extension, content_type) = match extension.as_deref() {
-            Some("png") => ("png", "image/png"),
-            Some("jpg" | "jpeg") => ("jpg", "image/jpeg"),
-            Some("webp") => ("webp", "image/webp"),
-            Some("gif") => ("gif", "image/gif"),
-            Some("svg") => ("svg", "image/svg+xml"),
+        let (name, content_type) = match extension.as_deref() {
+            Some("png") => ("logo.png", "image/png"),
+            Some("jpg" | "jpeg") => ("logo.jpg", "image/jpeg"),
+            Some("webp") => ("logo.webp", "image/webp"),
+            Some("gif") => ("logo.gif", "image/gif"),
+            Some("svg") => ("logo.svg", "image/svg+xml"),
             _ => return Err("must be a .png, .jpg, .webp, .gif or .svg file".to_owned()),
         };
         let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
@@ -83,7 +84,7 @@ impl Logo {
         }
         Ok(Self {
             bytes,
-            extension,
+            name,
             content_type,
         })
     }
@@ -137,14 +138,7 @@ impl Site {
             ),
         ];
         let logo = config.logo.as_ref().map(|logo| {
-            let name = match logo.extension {
-                "png" => "logo.png",
-                "jpg" => "logo.jpg",
-                "webp" => "logo.webp",
-                "gif" => "logo.gif",
-                _ => "logo.svg",
-            };
-            let asset = Asset::new(name, logo.content_type, logo.bytes.clone());
+            let asset = Asset::new(logo.name, logo.content_type, logo.bytes.clone());
             let path = asset.path.clone();
             assets.push(asset);
             path
