@@ -166,8 +166,8 @@ impl Application {
                 .build();
             let dev_qq = dev_qq.clone();
             App::new()
-                // Inside the security headers, so that the error pages it
-                // renders get them too.
+                // Innermost of the application's own: every handler and
+                // middleware below runs with the site in scope.
                 .wrap(from_fn(crate::site::in_scope))
                 .wrap(security_headers())
                 .wrap(from_fn(logging::request_id))

@@ -186,3 +186,27 @@ async fn the_accent_colour_is_in_the_stylesheet_under_a_name_of_its_own() {
         "{css}"
     );
 }
+
+/// A page a middleware refuses (here: the database away) names the site
+/// like any other.
+#[actix_web::test]
+async fn the_page_for_a_database_away_still_names_the_site() {
+    let closed_port = qqlogin::config::DatabaseUrl::parse("postgres://postgres@127.0.0.1:1/none");
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        Options {
+            database: Some(closed_port.unwrap()),
+            tweak: Box::new(|c| c.site.name = SITE.to_owned()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let page = app.get(&Browser::new(), "/login").await;
+    assert_eq!(page.status, 503);
+    assert!(page.body.contains("服务暂时不可用"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!(" - {SITE}</title>")),
+        "{}",
+        page.body
+    );
+}
