@@ -77,7 +77,8 @@ async fn a_refusal_is_shown_beside_its_field_in_the_way_used_with_the_mobile_kep
     let (app, browser, page) = on_the_bind_page(BindRequireSms::New).await;
     let token = page.field("access_token").unwrap();
     let csrf = page.field("csrf_token").unwrap();
-    for (way, other) in [("new", "existing"), ("existing", "new")] {
+    // The new way's fields keep the single form's ids: `mobile`, not `new-mobile`.
+    for (way, prefix, other) in [("new", "", "existing-"), ("existing", "existing-", "")] {
         let refused = app
             .post_form(
                 &browser,
@@ -95,17 +96,21 @@ async fn a_refusal_is_shown_beside_its_field_in_the_way_used_with_the_mobile_kep
         let form = form_of(&refused, way);
         assert!(
             form.contains(&format!(
-                "aria-invalid=\"true\" aria-describedby=\"{way}-mobile-error\""
+                "aria-invalid=\"true\" aria-describedby=\"{prefix}mobile-error\""
             )),
             "{form}"
         );
         assert!(form.contains(&format!(
-            "<p class=\"field-error\" id=\"{way}-mobile-error\" role=\"alert\">"
+            "<p class=\"field-error\" id=\"{prefix}mobile-error\" role=\"alert\">"
         )));
         assert!(
             form.contains("value=\"12345\""),
             "the mobile is kept: {form}"
         );
-        assert!(!refused.body.contains(&format!("{other}-mobile-error")));
+        assert!(
+            !refused
+                .body
+                .contains(&format!("id=\"{other}mobile-error\""))
+        );
     }
 }

@@ -303,9 +303,9 @@ async fn both_ways_of_the_bind_page(backend: Backend) {
         for (field, autocomplete) in [
             ("#existing-mobile", "tel"),
             ("#existing-password", "current-password"),
-            ("#new-mobile", "tel"),
-            ("#new-sms_code", "one-time-code"),
-            ("#new-password", "new-password"),
+            ("#mobile", "tel"),
+            ("#sms_code", "one-time-code"),
+            ("#password", "new-password"),
         ] {
             let input = phone.find(Locator::Css(field)).await;
             let attribute = input.attr("autocomplete").await.unwrap();
@@ -318,19 +318,15 @@ async fn both_ways_of_the_bind_page(backend: Backend) {
         phone.register(wrong, PASSWORD).await;
         phone.assert_page("绑定账号", "/oauth/qq/bind").await;
         assert!(
-            !phone.text_of("#new-sms_code-error").await.is_empty(),
+            !phone.text_of("#sms_code-error").await.is_empty(),
             "the reason is beside the code"
         );
-        let code_field = phone.find(Locator::Css("#new-sms_code")).await;
+        let code_field = phone.find(Locator::Css("#sms_code")).await;
         assert_eq!(
             code_field.attr("aria-invalid").await.unwrap().as_deref(),
             Some("true")
         );
-        assert_eq!(
-            phone.value("#new-mobile").await,
-            MOBILE,
-            "the mobile is kept"
-        );
+        assert_eq!(phone.value("#mobile").await, MOBILE, "the mobile is kept");
         phone.assert_fits_the_screen().await;
         phone.screenshot("bind-code-wrong").await;
         phone.register(&code, PASSWORD).await;
@@ -713,33 +709,29 @@ impl Phone {
     }
 
     /// On the bind page, the way "我是新用户": a new mobile, its SMS code
-    /// (the development sender shows it on the page), a password, and 注册并绑定.
+    /// (the development sender shows it on the page), a password, and 绑定并登录.
     async fn bind_new_mobile(&self, mobile: &str, password: &str) {
         let code = self.ask_for_a_code(mobile).await;
         self.register(&code, password).await;
     }
 
     /// On the bind page, the way "我是新用户", a code asked for: the code, a
-    /// password, and 注册并绑定.
+    /// password, and 绑定并登录.
     async fn register(&self, code: &str, password: &str) {
-        self.fill("#new-sms_code", code).await;
-        self.fill("#new-password", password).await;
-        self.click(Locator::XPath("//button[normalize-space()='注册并绑定']"))
+        self.fill("#sms_code", code).await;
+        self.fill("#password", password).await;
+        self.click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
             .await;
     }
 
     /// On the bind page, the way "我是新用户": `mobile` and 获取验证码; the
     /// code sent, once the page has come back with it and kept the mobile.
     async fn ask_for_a_code(&self, mobile: &str) -> String {
-        self.fill("#new-mobile", mobile).await;
+        self.fill("#mobile", mobile).await;
         self.click(Locator::Css(NEW_WAY_SEND_BUTTON)).await;
         self.assert_page("绑定账号", "/oauth/qq/sms").await;
         let code = self.code_in_notice().await;
-        assert_eq!(
-            self.value("#new-mobile").await,
-            mobile,
-            "the mobile is kept"
-        );
+        assert_eq!(self.value("#mobile").await, mobile, "the mobile is kept");
         let button = self.find(Locator::Css(NEW_WAY_SEND_BUTTON)).await;
         let label = button.text().await.unwrap_or_default();
         assert!(
@@ -776,7 +768,7 @@ impl Phone {
 }
 
 /// The send button of the bind page's way "我是新用户".
-const NEW_WAY_SEND_BUTTON: &str = "section[aria-labelledby=new-heading] .send-sms";
+const NEW_WAY_SEND_BUTTON: &str = "#send-sms";
 
 pub(crate) fn screenshot_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
