@@ -213,6 +213,13 @@ impl Way {
             _ => None,
         }
     }
+
+    /// The way a bind came from (its `way` and `sms_code`). One without
+    /// `way` that carries a code is most likely creating an account.
+    fn of_bind(way: Option<&str>, sms_code: Option<&str>) -> Self {
+        let with_code = sms_code.is_some_and(|c| !c.trim().is_empty());
+        Self::parse(way).unwrap_or(if with_code { Self::New } else { Self::Existing })
+    }
 }
 
 /// Links the pending QQ account to the mobile's account (created if new), then logs in.
@@ -254,23 +261,12 @@ pub async fn bind(
             Ok(logged_in_to(next.as_str(), &state))
         }
         Err(e) => {
-            // A bind with an SMS code is most likely creating an account.
-            let way = Way::parse(form.way.as_deref()).unwrap_or(
-                if form
-                    .sms_code
-                    .as_deref()
-                    .is_some_and(|c| !c.trim().is_empty())
-                {
-                    Way::New
-                } else {
-                    Way::Existing
-                },
-            );
             let typed = Form {
                 access_token: &form.access_token,
                 face: &face,
                 mobile: &form.mobile,
             };
+            let way = Way::of_bind(form.way.as_deref(), form.sms_code.as_deref());
             refused_on_the_form(&req, &state, &typed, way, e)
         }
     }

@@ -114,3 +114,36 @@ async fn a_refusal_is_shown_beside_its_field_in_the_way_used_with_the_mobile_kep
         );
     }
 }
+
+/// A form of another making, without `way`: one with an SMS code is
+/// answered in the new way, one without in the existing way.
+#[actix_web::test]
+async fn a_bind_without_a_way_is_answered_where_it_most_likely_came_from() {
+    let (app, browser, page) = on_the_bind_page(BindRequireSms::New).await;
+    let token = page.field("access_token").unwrap();
+    let csrf = page.field("csrf_token").unwrap();
+    for (sms_code, shown_at) in [
+        ("123456", "id=\"mobile-error\""),
+        ("", "id=\"existing-mobile-error\""),
+    ] {
+        let refused = app
+            .post_form(
+                &browser,
+                "/oauth/qq/bind",
+                &[
+                    ("access_token", token.as_str()),
+                    ("csrf_token", csrf.as_str()),
+                    ("mobile", "12345"),
+                    ("password", PASSWORD),
+                    ("sms_code", sms_code),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(
+            refused.body.contains(shown_at),
+            "{shown_at}: {}",
+            refused.body
+        );
+    }
+}
