@@ -23,6 +23,28 @@ async fn on_the_bind_page(bind_require: BindRequireSms) -> (TestApp, Browser, Pa
     (app, browser, page)
 }
 
+/// `page`'s bind form sent with a mobile that is not one (`12345`) and
+/// `fields`: the refusal.
+async fn bind_a_bad_mobile(
+    app: &TestApp,
+    browser: &Browser,
+    page: &Page,
+    fields: &[(&str, &str)],
+) -> Page {
+    let token = page.field("access_token").unwrap();
+    let csrf = page.field("csrf_token").unwrap();
+    let mut form = vec![
+        ("access_token", token.as_str()),
+        ("csrf_token", csrf.as_str()),
+        ("mobile", "12345"),
+        ("password", PASSWORD),
+    ];
+    form.extend_from_slice(fields);
+    let refused = app.post_form(browser, "/oauth/qq/bind", &form).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    refused
+}
+
 /// The form of the way `way` on `page`.
 fn form_of<'a>(page: &'a Page, way: &str) -> &'a str {
     let start = page
@@ -75,24 +97,9 @@ async fn when_every_bind_takes_a_code_the_existing_way_asks_for_it_too() {
 #[actix_web::test]
 async fn a_refusal_is_shown_beside_its_field_in_the_way_used_with_the_mobile_kept() {
     let (app, browser, page) = on_the_bind_page(BindRequireSms::New).await;
-    let token = page.field("access_token").unwrap();
-    let csrf = page.field("csrf_token").unwrap();
     // The new way's fields keep the single form's ids: `mobile`, not `new-mobile`.
     for (way, prefix, other) in [("new", "", "existing-"), ("existing", "existing-", "")] {
-        let refused = app
-            .post_form(
-                &browser,
-                "/oauth/qq/bind",
-                &[
-                    ("access_token", token.as_str()),
-                    ("csrf_token", csrf.as_str()),
-                    ("way", way),
-                    ("mobile", "12345"),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
-        assert_eq!(refused.status, 400, "{}", refused.body);
+        let refused = bind_a_bad_mobile(&app, &browser, &page, &[("way", way)]).await;
         let form = form_of(&refused, way);
         assert!(
             form.contains(&format!(
@@ -120,26 +127,11 @@ async fn a_refusal_is_shown_beside_its_field_in_the_way_used_with_the_mobile_kep
 #[actix_web::test]
 async fn a_bind_without_a_way_is_answered_where_it_most_likely_came_from() {
     let (app, browser, page) = on_the_bind_page(BindRequireSms::New).await;
-    let token = page.field("access_token").unwrap();
-    let csrf = page.field("csrf_token").unwrap();
     for (sms_code, shown_at) in [
         ("123456", "id=\"mobile-error\""),
         ("", "id=\"existing-mobile-error\""),
     ] {
-        let refused = app
-            .post_form(
-                &browser,
-                "/oauth/qq/bind",
-                &[
-                    ("access_token", token.as_str()),
-                    ("csrf_token", csrf.as_str()),
-                    ("mobile", "12345"),
-                    ("password", PASSWORD),
-                    ("sms_code", sms_code),
-                ],
-            )
-            .await;
-        assert_eq!(refused.status, 400, "{}", refused.body);
+        let refused = bind_a_bad_mobile(&app, &browser, &page, &[("sms_code", sms_code)]).await;
         assert!(
             refused.body.contains(shown_at),
             "{shown_at}: {}",
