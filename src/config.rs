@@ -8,8 +8,10 @@ use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::domain::AccentColor;
 use crate::logging::LogFormat;
 use crate::proxy::{Addresses, TrustedProxies};
+use crate::site::{Logo, SiteConfig};
 
 /// Shortest `SECRET_KEY` accepted: every signing key is derived from it, so it
 /// must carry at least 256 bits even when typed as hex.
@@ -358,6 +360,30 @@ pub struct Settings {
         default_value = "new"
     )]
     pub bind_require_sms: BindRequireSms,
+
+    /// The site's name, on every page and in every title.
+    #[arg(long, env = "QQLOGIN_SITE_NAME", value_name = "QQLOGIN_SITE_NAME",
+          default_value = crate::site::DEFAULT_NAME, value_parser = parse_site_name)]
+    pub site_name: String,
+
+    /// The site's logo beside its name: a .png, .jpg, .webp, .gif or .svg file, served by the service.
+    #[arg(long, env = "QQLOGIN_SITE_LOGO", value_name = "QQLOGIN_SITE_LOGO",
+          value_parser = |raw: &str| Logo::read(std::path::Path::new(raw)))]
+    pub site_logo: Option<Logo>,
+
+    /// The site's accent colour, `#rrggbb`: its buttons and links.
+    #[arg(long, env = "QQLOGIN_ACCENT_COLOR", value_name = "QQLOGIN_ACCENT_COLOR",
+          value_parser = |raw: &str| AccentColor::parse(raw).map_err(|e| e.to_string()))]
+    pub accent_color: Option<AccentColor>,
+}
+
+/// A site name fit for a title: one line, not blank, not a paragraph.
+fn parse_site_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 40 || name.chars().any(char::is_control) {
+        return Err("must be 1 to 40 characters on one line".into());
+    }
+    Ok(name.to_owned())
 }
 
 /// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off` (any case).
@@ -630,6 +656,8 @@ pub struct Config {
     pub privacy_url: Option<Url>,
     /// How long sign-in events are kept (`QQLOGIN_EVENTS_KEEP_DAYS`).
     pub events_kept: Duration,
+    /// The site's name, logo and accent colour.
+    pub site: SiteConfig,
 }
 
 impl Config {
@@ -923,6 +951,11 @@ impl Settings {
             use_unionid: self.use_unionid,
             privacy_url: self.privacy_url.clone(),
             events_kept: Duration::from_secs(u64::from(self.events_keep_days) * 86_400),
+            site: SiteConfig {
+                name: self.site_name,
+                logo: self.site_logo,
+                accent: self.accent_color,
+            },
         })
     }
 

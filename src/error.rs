@@ -16,7 +16,7 @@ use crate::qq::QqError;
 use crate::session::attempt::AttemptError;
 use crate::session::{SessionError, StateError};
 use crate::sms::SendRefused;
-use crate::templates::{ErrorPage, render};
+use crate::templates::{ErrorPage, Field, render};
 use crate::token::TokenError;
 
 /// Why a form (a bind, the account centre's, the password reset) was
@@ -529,6 +529,25 @@ impl AppError {
         match self {
             Self::Sms(SendRefused::TooSoon(after)) => after.0,
             _ => 0,
+        }
+    }
+
+    /// The form field this failure concerns, for a page to show it beside.
+    pub fn field(&self) -> Option<Field> {
+        match self {
+            Self::Input(InputError::Mobile)
+            | Self::Account(AccountError::MobileTaken | AccountError::NoSuchAccount) => {
+                Some(Field::Mobile)
+            }
+            Self::Input(InputError::Password)
+            | Self::Account(AccountError::WrongCredentials | AccountError::WrongPassword) => {
+                Some(Field::Password)
+            }
+            Self::Input(InputError::SmsCode)
+            | Self::Account(AccountError::SmsCodeRequired | AccountError::SmsCodeInvalid)
+            | Self::Sms(_)
+            | Self::SmsNotAllowed => Some(Field::SmsCode),
+            _ => None,
         }
     }
 

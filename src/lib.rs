@@ -25,6 +25,7 @@ pub mod qq;
 pub mod routes;
 pub mod secret;
 pub mod session;
+pub mod site;
 pub mod sms;
 pub mod startup;
 pub mod state;

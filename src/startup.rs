@@ -27,6 +27,7 @@ use crate::secret::random_token;
 use crate::session::attempt::OAUTH_STATE_TTL;
 use crate::session::store::DbSessionStore;
 use crate::session::{SESSION_COOKIE, SessionLimits};
+use crate::site::Site;
 use crate::sms::{DjangoCodes, Sender, SmsCodes};
 use crate::state::AppState;
 use crate::token::Keys;
@@ -131,6 +132,7 @@ impl Application {
             api_unbound_login: config.api_unbound_login,
             body_timeout: config.body_timeout,
             privacy_url: config.privacy_url.clone(),
+            bind_require_sms: config.sms.bind_require,
             public_base: public_base(&config.redirect_uri),
             migrated: AtomicBool::new(false),
         });
@@ -156,6 +158,7 @@ impl Application {
         let log_requests = config.log_format == LogFormat::Text
             && log::log_enabled!(target: ACCESS_LOG_TARGET, log::Level::Info);
         let log_format = web::Data::new(config.log_format);
+        let site = web::Data::new(Site::new(&config.site));
         let mut server = HttpServer::new(move || {
             let session = SessionMiddleware::builder(sessions.clone(), cookie_key.clone())
                 .cookie_name(SESSION_COOKIE.to_owned())
@@ -172,11 +175,15 @@ impl Application {
                 .build();
             let dev_qq = dev_qq.clone();
             App::new()
+                // Innermost of the application's own: every handler and
+                // middleware below runs with the site in scope.
+                .wrap(from_fn(crate::site::in_scope))
                 .wrap(security_headers())
                 .wrap(from_fn(logging::request_id))
                 .wrap(Condition::new(log_requests, access_log()))
                 .app_data(log_format.clone())
                 .app_data(state.clone())
+                .app_data(site.clone())
                 .app_data(session_limits.clone())
                 .configure(|cfg| {
                     if let Some(dev_qq) = dev_qq {

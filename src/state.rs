@@ -33,6 +33,8 @@ pub struct AppState {
     pub api_unbound_login: bool,
     /// The service's own origin (of `QQ_REDIRECT_URI`), when a request's `Host` will not do.
     pub public_base: url::Url,
+    /// Whether linking an existing account at bind takes an SMS code (`QQLOGIN_BIND_REQUIRE_SMS`).
+    pub bind_require_sms: crate::config::BindRequireSms,
     /// The operator's privacy notice, linked from the bind page.
     pub privacy_url: Option<url::Url>,
     /// How long a client may take to send a request body.

@@ -29,17 +29,60 @@ pub struct BindPage<'a> {
     pub nickname: Option<&'a str>,
     /// The QQ avatar: https, on QQ's own hosts ([`crate::domain::AvatarUrl`]).
     pub avatar: Option<&'a str>,
+    /// The mobile typed, kept in both ways' forms.
     pub mobile: &'a str,
+    /// A refusal that concerns neither way: the QQ login itself.
     pub error: Option<&'a str>,
-    /// What happened to the person's last request, when it went well (a code was sent).
-    pub notice: Option<&'a str>,
-    /// Seconds before another code may be asked for (0: now): the button counts them down.
-    pub resend_in: u64,
+    /// "I already have an account": its mobile and password.
+    pub existing: WayView<'a>,
+    /// "I am new here": mobile, SMS code, new password.
+    pub new: WayView<'a>,
+    /// Linking an existing account takes an SMS code too (`QQLOGIN_BIND_REQUIRE_SMS=always`).
+    pub existing_needs_code: bool,
     /// The token itself is unusable: offer to start the QQ login again.
     pub restart: bool,
     pub csrf_token: &'a str,
     /// The operator's privacy notice (`QQLOGIN_PRIVACY_URL`).
     pub privacy_url: Option<&'a str>,
+}
+
+/// A form field a refusal concerns, to be shown beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Mobile,
+    SmsCode,
+    Password,
+}
+
+/// One of the bind page's two ways, as the page shows it: what happened to
+/// the person's last request there, beside the field it concerns.
+#[derive(Default)]
+pub struct WayView<'a> {
+    /// A refusal that concerns no field of this way's form.
+    pub error: Option<&'a str>,
+    pub mobile_error: Option<&'a str>,
+    pub sms_code_error: Option<&'a str>,
+    pub password_error: Option<&'a str>,
+    /// What went well (a code was sent).
+    pub notice: Option<&'a str>,
+    /// Seconds before another code may be asked for (0: now): the button counts them down.
+    pub resend_in: u64,
+}
+
+impl<'a> WayView<'a> {
+    /// `message` beside `field`, or above the form when it concerns no
+    /// field, or one this way's form lacks (`has_sms_code`).
+    pub fn refused(message: &'a str, field: Option<Field>, has_sms_code: bool) -> Self {
+        let mut way = Self::default();
+        let slot = match field {
+            Some(Field::Mobile) => &mut way.mobile_error,
+            Some(Field::SmsCode) if has_sms_code => &mut way.sms_code_error,
+            Some(Field::Password) => &mut way.password_error,
+            Some(Field::SmsCode) | None => &mut way.error,
+        };
+        *slot = Some(message);
+        way
+    }
 }
 
 #[derive(Template)]

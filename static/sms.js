@@ -3,20 +3,21 @@
 // countdown. Without JavaScript the button still works; the server then
 // answers a press that comes too soon with a notice.
 (function () {
-  var button = document.getElementById("send-sms");
-  if (!button) return;
-  var left = parseInt(button.getAttribute("data-wait"), 10) || 0;
-  var label = button.textContent;
-  function tick() {
-    if (left <= 0) {
-      button.disabled = false;
-      button.textContent = label;
-      return;
+  var buttons = document.querySelectorAll("button[data-wait]");
+  Array.prototype.forEach.call(buttons, function (button) {
+    var left = parseInt(button.getAttribute("data-wait"), 10) || 0;
+    var label = button.textContent;
+    function tick() {
+      if (left <= 0) {
+        button.disabled = false;
+        button.textContent = label;
+        return;
+      }
+      button.disabled = true;
+      button.textContent = left + "秒后重新获取";
+      left -= 1;
+      setTimeout(tick, 1000);
     }
-    button.disabled = true;
-    button.textContent = left + "秒后重新获取";
-    left -= 1;
-    setTimeout(tick, 1000);
-  }
-  tick();
+    tick();
+  });
 })();

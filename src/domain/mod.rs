@@ -1,6 +1,7 @@
 //! Domain types that validate once, at the edge: everything past a parse holds
 //! a value known to be well-formed. Nothing here knows actix or diesel.
 
+mod accent_color;
 mod avatar_url;
 mod image_code_id;
 mod local_path;
@@ -9,6 +10,7 @@ mod openid;
 mod password;
 mod sms_code;
 
+pub use accent_color::{AccentColor, InvalidAccentColor};
 pub use avatar_url::AvatarUrl;
 pub use image_code_id::{ImageCodeId, InvalidImageCodeId};
 pub use local_path::LocalPath;

@@ -14,7 +14,7 @@ use actix_session::SessionMiddleware;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::LOCATION;
-use actix_web::middleware::{Next, from_fn};
+use actix_web::middleware::{Compress, Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use std::sync::atomic::Ordering;
@@ -49,7 +49,6 @@ pub fn configure(
         ("/healthz", web::get().to(health::healthz)),
         ("/readyz", web::get().to(health::readyz)),
         ("/metrics", web::get().to(metrics::metrics)),
-        ("/static/{file}", web::get().to(assets::serve)),
     ] {
         cfg.service(
             web::resource(path)
@@ -57,6 +56,14 @@ pub fn configure(
                 .route(route),
         );
     }
+    // Only the static files are compressed: a compressed page that carries a
+    // secret (its CSRF token) beside text the visitor chose leaks it (BREACH).
+    cfg.service(
+        web::resource("/static/{file}")
+            .wrap(Compress::default())
+            .wrap(from_fn(crate::limits::for_pages))
+            .route(web::get().to(assets::serve)),
+    );
     cfg.configure(|cfg| api::configure(cfg, origins, sessions))
         .service(
             web::scope("")

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use super::{check_csrf, client, form_page, logged_in_to, see_other, send_sms, typed_sms_code};
 use crate::account::{AccountError, BindRequest};
+use crate::config::BindRequireSms;
 use crate::domain::{LocalPath, Mobile, Password};
 use crate::error::{AppError, InputError};
 use crate::events::{Event, Kind, Method};
@@ -20,7 +21,7 @@ use crate::session::attempt::{Flow, removal_cookie};
 use crate::session::{CsrfToken, OAuthAttempt, StateError, UserSession};
 use crate::sms::RESEND_AFTER;
 use crate::state::AppState;
-use crate::templates::BindPage;
+use crate::templates::{BindPage, Field, WayView};
 use crate::token::{PendingBind, TokenError};
 
 #[derive(Deserialize)]
@@ -134,15 +135,12 @@ async fn arrive_in_browser(
             session.set_bind_nonce(&nonce)?;
             let pending = newcomer.pending_bind(next, Some(nonce));
             let token = state.keys.issue_bind_token(&pending, now)?;
-            bind_page(
-                req,
-                state,
-                StatusCode::OK,
-                &token,
-                &QqFace::of(&pending),
-                "",
-                None,
-            )
+            let form = Form {
+                access_token: &token,
+                face: &QqFace::of(&pending),
+                mobile: "",
+            };
+            bind_page(req, state, StatusCode::OK, &form, Outcome::Fresh)
         }
     }
 }
@@ -191,6 +189,37 @@ pub struct BindForm {
     password: SecretString,
     sms_code: Option<String>,
     csrf_token: Option<String>,
+    /// Which of the page's two ways was used: only where the answer shows.
+    way: Option<String>,
+}
+
+/// The bind page's two ways. Both post the same fields to the same route,
+/// and the server decides between linking and creating as it always has; the
+/// way only says where on the page the answer goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// "I already have an account".
+    Existing,
+    /// "I am new here".
+    New,
+}
+
+impl Way {
+    /// The form's `way`; none from a form of another making (a front end, a script).
+    fn parse(raw: Option<&str>) -> Option<Self> {
+        match raw {
+            Some("existing") => Some(Self::Existing),
+            Some("new") => Some(Self::New),
+            _ => None,
+        }
+    }
+
+    /// The way a bind came from (its `way` and `sms_code`). One without
+    /// `way` that carries a code is most likely creating an account.
+    fn of_bind(way: Option<&str>, sms_code: Option<&str>) -> Self {
+        let with_code = sms_code.is_some_and(|c| !c.trim().is_empty());
+        Self::parse(way).unwrap_or(if with_code { Self::New } else { Self::Existing })
+    }
 }
 
 /// Links the pending QQ account to the mobile's account (created if new), then logs in.
@@ -231,7 +260,15 @@ pub async fn bind(
             session.log_in(user.id, &client)?;
             Ok(logged_in_to(next.as_str(), &state))
         }
-        Err(e) => refused_on_the_form(&req, &state, &form.access_token, &face, &form.mobile, e),
+        Err(e) => {
+            let typed = Form {
+                access_token: &form.access_token,
+                face: &face,
+                mobile: &form.mobile,
+            };
+            let way = Way::of_bind(form.way.as_deref(), form.sms_code.as_deref());
+            refused_on_the_form(&req, &state, &typed, way, e)
+        }
     }
 }
 
@@ -240,6 +277,7 @@ pub struct SmsForm {
     access_token: String,
     mobile: String,
     csrf_token: Option<String>,
+    way: Option<String>,
 }
 
 /// The bind page's "获取验证码": sends a code to the mobile typed, for the
@@ -262,29 +300,37 @@ pub async fn send_sms_code(
         let notice = send_sms(&req, &state, &mobile, Some(pending.openid)).await?;
         Ok::<_, AppError>((mobile, notice))
     };
+    // The new way's send button, unless existing accounts need a code too.
+    let way = Way::parse(form.way.as_deref()).unwrap_or(Way::New);
     match sent.await {
         Ok((mobile, notice)) => {
-            let csrf = CsrfToken::of(&req, &state.keys);
-            let page = BindPage {
+            let typed = Form {
                 access_token: &form.access_token,
-                nickname: face.nickname.as_deref(),
-                avatar: face.avatar.as_deref(),
+                face: &face,
                 mobile: mobile.as_str(),
-                error: None,
-                notice: Some(&notice),
-                resend_in: RESEND_AFTER.as_secs(),
-                restart: false,
-                csrf_token: csrf.as_str(),
-                privacy_url: state.privacy_url.as_ref().map(url::Url::as_str),
             };
-            form_page(&state, StatusCode::OK, &page, &csrf)
+            bind_page(
+                &req,
+                &state,
+                StatusCode::OK,
+                &typed,
+                Outcome::Sent {
+                    way,
+                    notice: &notice,
+                },
+            )
         }
-        Err(e) => refused_on_the_form(&req, &state, &form.access_token, &face, &form.mobile, e),
+        Err(e) => {
+            let typed = Form {
+                access_token: &form.access_token,
+                face: &face,
+                mobile: &form.mobile,
+            };
+            refused_on_the_form(&req, &state, &typed, way, e)
+        }
     }
 }
 
-/// The QQ account a bind page is for, as QQ showed it: the person sees at
-/// once that it is theirs.
 #[derive(Default)]
 struct QqFace {
     nickname: Option<String>,
@@ -315,64 +361,121 @@ fn this_browsers(
 
 /// The bind form again, with the reason next to it, for a failure that
 /// belongs there; any other failure is its own error page.
+/// The bind form as the person sent it, to be shown again.
+struct Form<'a> {
+    access_token: &'a str,
+    face: &'a QqFace,
+    mobile: &'a str,
+}
+
 fn refused_on_the_form(
     req: &HttpRequest,
     state: &AppState,
-    access_token: &str,
-    face: &QqFace,
-    mobile_typed: &str,
+    typed: &Form<'_>,
+    way: Way,
     e: AppError,
 ) -> Result<HttpResponse, AppError> {
     if !e.belongs_on_the_form() {
         return Err(e);
     }
     log::info!("bind refused: {e}");
-    let mobile_typed: String = mobile_typed.chars().take(20).collect();
+    let mobile: String = typed.mobile.chars().take(20).collect();
     let explained = e.explain();
+    let refusal = Refusal {
+        message: explained.detail,
+        field: e.field(),
+        restart: e.restarts_the_bind(),
+        resend_in: e.resend_in(),
+    };
     let mut page = bind_page(
         req,
         state,
         explained.status,
-        access_token,
-        face,
-        &mobile_typed,
-        Some(Refusal {
-            message: explained.detail,
-            restart: e.restarts_the_bind(),
-            resend_in: e.resend_in(),
-        }),
+        &Form {
+            mobile: &mobile,
+            ..*typed
+        },
+        Outcome::Refused { way, refusal },
     )?;
     e.add_retry_after(&mut page);
     Ok(page)
 }
 
-/// Why the bind form came back, whether its token is beyond use (then the
-/// page offers to start the QQ login again), and how long the send button waits.
 struct Refusal<'a> {
     message: &'a str,
+    field: Option<Field>,
     restart: bool,
     resend_in: u64,
+}
+
+/// What the bind page shows of the person's last request on it.
+enum Outcome<'a> {
+    /// None: just back from QQ.
+    Fresh,
+    /// A code was sent.
+    Sent {
+        way: Way,
+        notice: &'a str,
+    },
+    Refused {
+        way: Way,
+        refusal: Refusal<'a>,
+    },
 }
 
 fn bind_page(
     req: &HttpRequest,
     state: &AppState,
     status: StatusCode,
-    access_token: &str,
-    face: &QqFace,
-    mobile: &str,
-    refusal: Option<Refusal<'_>>,
+    typed: &Form<'_>,
+    outcome: Outcome<'_>,
 ) -> Result<HttpResponse, AppError> {
+    let existing_needs_code = state.bind_require_sms == BindRequireSms::Always;
+    let (mut error, mut restart) = (None, false);
+    let shown = match outcome {
+        Outcome::Fresh => None,
+        Outcome::Sent { way, notice } => Some((
+            way,
+            WayView {
+                notice: Some(notice),
+                resend_in: RESEND_AFTER.as_secs(),
+                ..WayView::default()
+            },
+        )),
+        // The QQ login itself is spent: neither way can go on.
+        Outcome::Refused { refusal, .. } if refusal.restart => {
+            (error, restart) = (Some(refusal.message), true);
+            None
+        }
+        Outcome::Refused { way, refusal } => {
+            let has_sms_code = way == Way::New || existing_needs_code;
+            let view = WayView::refused(refusal.message, refusal.field, has_sms_code);
+            Some((
+                way,
+                WayView {
+                    resend_in: refusal.resend_in,
+                    ..view
+                },
+            ))
+        }
+    };
+    let (mut existing, mut new) = (WayView::default(), WayView::default());
+    match shown {
+        Some((Way::Existing, view)) => existing = view,
+        Some((Way::New, view)) => new = view,
+        None => {}
+    }
     let csrf = CsrfToken::of(req, &state.keys);
     let page = BindPage {
-        access_token,
-        nickname: face.nickname.as_deref(),
-        avatar: face.avatar.as_deref(),
-        mobile,
-        error: refusal.as_ref().map(|r| r.message),
-        notice: None,
-        resend_in: refusal.as_ref().map_or(0, |r| r.resend_in),
-        restart: refusal.as_ref().is_some_and(|r| r.restart),
+        access_token: typed.access_token,
+        nickname: typed.face.nickname.as_deref(),
+        avatar: typed.face.avatar.as_deref(),
+        mobile: typed.mobile,
+        error,
+        existing,
+        new,
+        existing_needs_code,
+        restart,
         csrf_token: csrf.as_str(),
         privacy_url: state.privacy_url.as_ref().map(url::Url::as_str),
     };

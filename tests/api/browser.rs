@@ -1,6 +1,6 @@
 //! The pages in a real browser: headless Chromium driven through chromedriver
-//! (WebDriver), on a phone-sized screen, against the application in
-//! development mode with its built-in stand-in QQ at `/dev/qq/`.
+//! (WebDriver), on a phone-sized screen (and a laptop's), against the
+//! application in development mode with its built-in stand-in QQ at `/dev/qq/`.
 //!
 //! Each test starts its own chromedriver on a free port and stops it at the
 //! end. Without chromedriver the tests print a note and pass, so `cargo test`
@@ -23,6 +23,12 @@ use crate::helpers::{Backend, Options, PASSWORD, spawn_app_with};
 /// The phone: an iPhone 12–15 sized viewport, in CSS pixels.
 const PHONE_WIDTH: u32 = 390;
 const PHONE_HEIGHT: u32 = 844;
+/// The laptop: a common 1280×800 window.
+const DESKTOP_WIDTH: u32 = 1280;
+const DESKTOP_HEIGHT: u32 = 800;
+/// The most the login page may cost to load, everything included: pages
+/// must be quick on a poor mobile connection.
+const LOGIN_PAGE_BUDGET_BYTES: u64 = 50_000;
 /// How long a page may take to arrive. Generous: only a failing test waits this long.
 pub(crate) const WAIT: Duration = Duration::from_secs(30);
 /// How often to look again while waiting.
@@ -124,10 +130,8 @@ async fn wrong_password_shows_the_form_again_with_the_reason(backend: Backend) {
         // The bind page: another QQ account tries the existing mobile with a wrong password.
         phone.qq_authorize("小刚").await;
         phone.assert_page("绑定账号", "/oauth/qq/callback").await;
-        phone.fill("#mobile", MOBILE).await;
-        phone.fill("#password", "not the password").await;
         phone
-            .click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
+            .bind_existing_account(MOBILE, "not the password")
             .await;
         phone.assert_page("绑定账号", "/oauth/qq/bind").await;
         // Without an SMS code, whether the number is registered stays private.
@@ -140,11 +144,11 @@ async fn wrong_password_shows_the_form_again_with_the_reason(backend: Backend) {
             "still names the QQ account"
         );
         assert_eq!(
-            phone.value("#mobile").await,
+            phone.value("#existing-mobile").await,
             MOBILE,
             "what was typed is kept"
         );
-        assert_eq!(phone.value("#password").await, "");
+        assert_eq!(phone.value("#existing-password").await, "");
         phone.screenshot("bind-error").await;
 
         // The same page, corrected: a new mobile creates the account and logs in.
@@ -178,26 +182,10 @@ async fn screenshots_of_the_pages_on_a_phone(backend: Backend) {
         phone.assert_fits_the_screen().await;
         phone.screenshot("bind").await;
 
-        phone.fill("#mobile", MOBILE).await;
-        phone
-            .click(Locator::XPath("//button[normalize-space()='获取验证码']"))
-            .await;
-        phone.assert_page("绑定账号", "/oauth/qq/sms").await;
+        let code = phone.ask_for_a_code(MOBILE).await;
         phone.assert_fits_the_screen().await;
         phone.screenshot("bind-code-sent").await;
-        let notice = phone.text_of("[role=status]").await;
-        let code: String = notice
-            .split("验证码是 ")
-            .nth(1)
-            .unwrap()
-            .chars()
-            .take(6)
-            .collect();
-        phone.fill("#sms_code", &code).await;
-        phone.fill("#password", PASSWORD).await;
-        phone
-            .click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
-            .await;
+        phone.register(&code, PASSWORD).await;
         phone.assert_page("首页", "/").await;
         phone.assert_fits_the_screen().await;
         phone.screenshot("home").await;
@@ -304,8 +292,132 @@ async fn the_account_centre_on_a_phone_unlink_link_again_and_reset(backend: Back
     .await;
 }
 
+/// The bind page's two ways, each to its end: "我是新用户" creates the
+/// account (after a wrong code, shown beside its field); "我已有账号" links
+/// another QQ login to it by its mobile and password.
+async fn both_ways_of_the_bind_page(backend: Backend) {
+    in_browser(backend, "both_ways", |phone| async move {
+        phone.goto("/login").await;
+        phone.qq_authorize("小明").await;
+        phone.assert_page("绑定账号", "/oauth/qq/callback").await;
+        for (field, autocomplete) in [
+            ("#existing-mobile", "tel"),
+            ("#existing-password", "current-password"),
+            ("#mobile", "tel"),
+            ("#sms_code", "one-time-code"),
+            ("#password", "new-password"),
+        ] {
+            let input = phone.find(Locator::Css(field)).await;
+            let attribute = input.attr("autocomplete").await.unwrap();
+            assert_eq!(attribute.as_deref(), Some(autocomplete), "{field}");
+        }
+
+        // New here: a wrong code is said beside the code's field.
+        let code = phone.ask_for_a_code(MOBILE).await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        phone.register(wrong, PASSWORD).await;
+        phone.assert_page("绑定账号", "/oauth/qq/bind").await;
+        assert!(
+            !phone.text_of("#sms_code-error").await.is_empty(),
+            "the reason is beside the code"
+        );
+        let code_field = phone.find(Locator::Css("#sms_code")).await;
+        assert_eq!(
+            code_field.attr("aria-invalid").await.unwrap().as_deref(),
+            Some("true")
+        );
+        assert_eq!(phone.value("#mobile").await, MOBILE, "the mobile is kept");
+        phone.assert_fits_the_screen().await;
+        phone.screenshot("bind-code-wrong").await;
+        phone.register(&code, PASSWORD).await;
+        phone.assert_page("首页", "/").await;
+        assert_eq!(phone.h1().await, format!("你好，{MOBILE}"));
+
+        // The account gives up its QQ; the next QQ login finds it by "我已有账号".
+        phone.click(Locator::LinkText("账号中心")).await;
+        phone
+            .click(Locator::XPath("//button[normalize-space()='解除QQ绑定']"))
+            .await;
+        phone
+            .click(Locator::XPath("//button[normalize-space()='退出登录']"))
+            .await;
+        phone.qq_authorize("小明").await;
+        phone.assert_page("绑定账号", "/oauth/qq/callback").await;
+        phone.bind_existing_account(MOBILE, PASSWORD).await;
+        phone.assert_page("首页", "/").await;
+        assert_eq!(phone.h1().await, format!("你好，{MOBILE}"));
+    })
+    .await;
+}
+
+/// On a laptop the site's panel stands beside the card, nothing scrolls
+/// sideways, and the login page, everything included, stays under its
+/// budget (reported, for the record).
+async fn on_a_laptop_the_site_stands_beside_the_card_and_the_login_page_is_light(backend: Backend) {
+    in_browser_on(backend, "desktop", Screen::Desktop, |laptop| async move {
+        laptop.goto("/login").await;
+        laptop.assert_page("登录", "/login").await;
+        assert!(laptop.inner_width().await > 1000, "a laptop-sized viewport");
+        laptop.assert_fits_the_screen().await;
+        let panel_right = laptop
+            .number("return document.querySelector('.site-panel').getBoundingClientRect().right;")
+            .await;
+        let card_left = laptop
+            .number("return document.querySelector('.card').getBoundingClientRect().left;")
+            .await;
+        assert!(
+            0.0 < panel_right && panel_right <= card_left,
+            "the panel ({panel_right}) is left of the card ({card_left})"
+        );
+        laptop.screenshot("login-desktop").await;
+
+        // Every byte the login page cost: the page, its stylesheet and scripts.
+        let bytes = laptop
+            .number(
+                "return performance.getEntriesByType('navigation')
+                   .concat(performance.getEntriesByType('resource'))
+                   .reduce((sum, e) => sum + e.transferSize, 0);",
+            )
+            .await;
+        println!("the login page transferred {bytes} bytes");
+        assert!(
+            0.0 < bytes && bytes < LOGIN_PAGE_BUDGET_BYTES as f64,
+            "the login page cost {bytes} bytes (budget {LOGIN_PAGE_BUDGET_BYTES})"
+        );
+
+        laptop.qq_authorize("小明").await;
+        laptop.assert_page("绑定账号", "/oauth/qq/callback").await;
+        laptop.assert_fits_the_screen().await;
+        laptop.screenshot("bind-desktop").await;
+    })
+    .await;
+}
+
+/// A phone set to dark mode gets the dark pages.
+async fn dark_mode_follows_the_system(backend: Backend) {
+    in_browser_on(backend, "dark", Screen::DarkPhone, |phone| async move {
+        phone.goto("/login").await;
+        phone.assert_page("登录", "/login").await;
+        let background = phone
+            .client
+            .execute(
+                "return getComputedStyle(document.body).backgroundColor;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(background, json!("rgb(13, 17, 23)"), "the dark page");
+        phone.assert_fits_the_screen().await;
+        phone.screenshot("login-dark").await;
+    })
+    .await;
+}
+
 backend_tests!(
     first_qq_login_on_a_phone_then_logout_then_straight_back_in,
+    dark_mode_follows_the_system,
+    both_ways_of_the_bind_page,
+    on_a_laptop_the_site_stands_beside_the_card_and_the_login_page_is_light,
     wrong_password_shows_the_form_again_with_the_reason,
     screenshots_of_the_pages_on_a_phone,
     the_account_centre_on_a_phone_unlink_link_again_and_reset,
@@ -459,9 +571,10 @@ impl Phone {
         format!("page 「{title}」 at {url}:\n{text}")
     }
 
-    /// The page now shown is the one titled `title`, at `path`.
+    /// The page now shown is the one titled `title` (and the site's name), at `path`.
     async fn assert_page(&self, title: &str, path: &str) {
         let (actual_title, actual_path) = (self.title().await, self.path().await);
+        let title = format!("{title} - {}", qqlogin::site::DEFAULT_NAME);
         assert!(
             actual_title == title && actual_path == path,
             "expected the page 「{title}」 at {path}, got {}",
@@ -595,16 +708,31 @@ impl Phone {
         self.assert_page("首页", "/").await;
     }
 
-    /// On the bind page: a new mobile, its SMS code (the development sender
-    /// shows it on the page), a password, and 绑定并登录.
+    /// On the bind page, the way "我是新用户": a new mobile, its SMS code
+    /// (the development sender shows it on the page), a password, and 绑定并登录.
     async fn bind_new_mobile(&self, mobile: &str, password: &str) {
-        self.fill("#mobile", mobile).await;
-        self.click(Locator::XPath("//button[normalize-space()='获取验证码']"))
+        let code = self.ask_for_a_code(mobile).await;
+        self.register(&code, password).await;
+    }
+
+    /// On the bind page, the way "我是新用户", a code asked for: the code, a
+    /// password, and 绑定并登录.
+    async fn register(&self, code: &str, password: &str) {
+        self.fill("#sms_code", code).await;
+        self.fill("#password", password).await;
+        self.click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
             .await;
+    }
+
+    /// On the bind page, the way "我是新用户": `mobile` and 获取验证码; the
+    /// code sent, once the page has come back with it and kept the mobile.
+    async fn ask_for_a_code(&self, mobile: &str) -> String {
+        self.fill("#mobile", mobile).await;
+        self.click(Locator::Css(NEW_WAY_SEND_BUTTON)).await;
         self.assert_page("绑定账号", "/oauth/qq/sms").await;
         let code = self.code_in_notice().await;
         assert_eq!(self.value("#mobile").await, mobile, "the mobile is kept");
-        let button = self.find(Locator::Css("#send-sms")).await;
+        let button = self.find(Locator::Css(NEW_WAY_SEND_BUTTON)).await;
         let label = button.text().await.unwrap_or_default();
         assert!(
             label.ends_with("秒后重新获取"),
@@ -614,12 +742,33 @@ impl Phone {
             !button.is_enabled().await.unwrap_or(true),
             "and cannot be pressed meanwhile"
         );
-        self.fill("#sms_code", &code).await;
-        self.fill("#password", password).await;
-        self.click(Locator::XPath("//button[normalize-space()='绑定并登录']"))
+        code
+    }
+
+    /// On the bind page, the way "我已有账号": the account's mobile and
+    /// password, and 绑定已有账号.
+    async fn bind_existing_account(&self, mobile: &str, password: &str) {
+        self.fill("#existing-mobile", mobile).await;
+        self.fill("#existing-password", password).await;
+        self.click(Locator::XPath("//button[normalize-space()='绑定已有账号']"))
             .await;
     }
+
+    /// A number evaluated by `script` in the page.
+    async fn number(&self, script: &str) -> f64 {
+        let value = self
+            .client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("{script}: {e}"));
+        value
+            .as_f64()
+            .unwrap_or_else(|| panic!("{script} gave {value}"))
+    }
 }
+
+/// The send button of the bind page's way "我是新用户".
+const NEW_WAY_SEND_BUTTON: &str = "#send-sms";
 
 pub(crate) fn screenshot_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -638,6 +787,24 @@ pub(crate) fn screenshot_dir() -> PathBuf {
 /// driver are stopped whatever happens; a failing test leaves a screenshot
 /// `target/screenshots/failed-{name}-{backend}.png` and chromedriver's log.
 async fn in_browser<F, Fut>(backend: Backend, name: &str, body: F)
+where
+    F: FnOnce(Phone) -> Fut,
+    Fut: Future<Output = ()> + 'static,
+{
+    in_browser_on(backend, name, Screen::Phone, body).await;
+}
+
+/// The screen a browser test runs on.
+#[derive(Clone, Copy)]
+enum Screen {
+    Phone,
+    /// A phone whose system is set to dark mode.
+    DarkPhone,
+    Desktop,
+}
+
+/// [`in_browser`] on `screen`.
+async fn in_browser_on<F, Fut>(backend: Backend, name: &str, screen: Screen, body: F)
 where
     F: FnOnce(Phone) -> Fut,
     Fut: Future<Output = ()> + 'static,
@@ -668,7 +835,7 @@ where
     )
     .await;
     let driver = Driver::start(&chromedriver);
-    let client = driver.new_session().await;
+    let client = driver.new_session(screen).await;
 
     let phone = Phone {
         client: client.clone(),
@@ -792,15 +959,24 @@ impl Driver {
         }
     }
 
-    /// A new headless Chromium, emulating a phone.
-    async fn new_session(&self) -> Client {
-        self.connect(self.chrome_options()).await
+    /// A new headless Chromium on `screen`.
+    async fn new_session(&self, screen: Screen) -> Client {
+        self.connect(self.options_for(screen)).await
     }
 
-    /// The `goog:chromeOptions` of [`Self::new_session`]: headless Chromium, emulating a phone.
+    /// The `goog:chromeOptions` of a phone's [`Self::new_session`].
     pub(crate) fn chrome_options(&self) -> Value {
+        self.options_for(Screen::Phone)
+    }
+
+    /// Headless Chromium's `goog:chromeOptions` on `screen`: a phone is emulated.
+    fn options_for(&self, screen: Screen) -> Value {
+        let (width, height) = match screen {
+            Screen::Phone | Screen::DarkPhone => (PHONE_WIDTH, PHONE_HEIGHT),
+            Screen::Desktop => (DESKTOP_WIDTH, DESKTOP_HEIGHT),
+        };
         let profile = self.dir.path().join("profile");
-        let args = vec![
+        let mut args = vec![
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -812,14 +988,17 @@ impl Driver {
             "--disable-dev-shm-usage".to_owned(),
             "--lang=zh-CN".to_owned(),
             format!("--user-data-dir={}", profile.display()),
-            format!("--window-size={PHONE_WIDTH},{PHONE_HEIGHT}"),
+            format!("--window-size={width},{height}"),
         ];
-        let mut options = json!({
-            "args": args,
-            "mobileEmulation": {
-                "deviceMetrics": { "width": PHONE_WIDTH, "height": PHONE_HEIGHT, "pixelRatio": 2.0, "mobile": true, "touch": true },
-            },
-        });
+        if let Screen::DarkPhone = screen {
+            args.push("--force-dark-mode".to_owned());
+        }
+        let mut options = json!({ "args": args });
+        if let Screen::Phone | Screen::DarkPhone = screen {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "mobile": true, "touch": true },
+            });
+        }
         let binary = std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
         if Path::new(&binary).is_file() {
             options["binary"] = json!(binary);

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 mod account_centre;
+mod bind_page;
 mod bind_token;
 mod browser;
 mod cli;
@@ -24,6 +25,7 @@ mod qq_client;
 mod qq_faults;
 mod security;
 mod shared_tables;
+mod site;
 #[path = "../support/skip.rs"]
 mod skip;
 mod sms_codes;

@@ -46,6 +46,9 @@ fn help_lists_every_setting() {
         "QQLOGIN_SMS_DAILY_PER_MOBILE",
         "QQLOGIN_SMS_UNGATED",
         "QQLOGIN_BIND_REQUIRE_SMS",
+        "QQLOGIN_SITE_NAME",
+        "QQLOGIN_SITE_LOGO",
+        "QQLOGIN_ACCENT_COLOR",
     ] {
         assert!(
             help.contains(setting),
@@ -99,6 +102,17 @@ fn a_bad_setting_exits_2_with_one_line_naming_it() {
         ),
         (&[("QQ_REDIRECT_URI", "ftp://x/cb")], "QQ_REDIRECT_URI"),
         (&[("QQ_TIMEOUT_MS", "60000")], "QQ_TIMEOUT_MS"),
+        // It goes into the stylesheet: nothing but #rrggbb.
+        (
+            &[("QQLOGIN_ACCENT_COLOR", "#e4393c;}body{display:none")],
+            "QQLOGIN_ACCENT_COLOR",
+        ),
+        (&[("QQLOGIN_ACCENT_COLOR", "red")], "QQLOGIN_ACCENT_COLOR"),
+        (
+            &[("QQLOGIN_SITE_LOGO", "/nonexistent/logo.png")],
+            "QQLOGIN_SITE_LOGO",
+        ),
+        (&[("QQLOGIN_SITE_NAME", "  ")], "QQLOGIN_SITE_NAME"),
     ];
     for (env, setting) in cases {
         refused(dir.path(), env, setting, &["hunter2", "appkey"]);
