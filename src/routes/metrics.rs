@@ -9,7 +9,7 @@ use crate::state::AppState;
 
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     // The connecting peer itself: behind nginx that is nginx, whose config
-    // keeps /metrics to itself (README).
+    // keeps /metrics to itself (docs/operating.md).
     let allowed = req
         .peer_addr()
         .is_some_and(|peer| state.metrics_allow.contains(peer.ip()));
