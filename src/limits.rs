@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use actix_web::HttpMessage;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
@@ -37,7 +37,7 @@ enum Refusal {
 /// Middleware for the pages: [`enforce`], refusals as pages.
 pub async fn for_pages(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     enforce(req, next, actix_web::Error::from).await
 }
@@ -45,18 +45,20 @@ pub async fn for_pages(
 /// Middleware for the JSON API: [`enforce`], refusals as `{"message"}`.
 pub async fn for_api(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     enforce(req, next, |e| ApiError(e).into()).await
 }
 
 /// Refuses oversized headers, and reads the body within
 /// `QQLOGIN_BODY_TIMEOUT_MS` and [`MAX_BODY_BYTES`]; `face` renders a refusal.
+/// A refusal leaves as a response, not an error, so that the middleware
+/// outside (the security headers) treat it as every other.
 async fn enforce<B: MessageBody>(
     mut req: ServiceRequest,
     next: Next<B>,
     face: fn(AppError) -> actix_web::Error,
-) -> Result<ServiceResponse<B>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let refuse = |refusal: Refusal| -> actix_web::Error {
         face(match refusal {
             Refusal::HeadersTooLarge => AppError::HeadersTooLarge,
@@ -71,20 +73,31 @@ async fn enforce<B: MessageBody>(
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if header_bytes > MAX_HEADER_BYTES {
-        return Err(refuse(Refusal::HeadersTooLarge));
+        return Ok(req
+            .error_response(refuse(Refusal::HeadersTooLarge))
+            .map_into_right_body());
     }
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         let timeout = req
             .app_data::<web::Data<AppState>>()
             .map_or(Duration::from_secs(10), |s| s.body_timeout);
         let mut payload = req.take_payload();
-        let body = tokio::time::timeout(timeout, read_body(&mut payload))
-            .await
-            .map_err(|_| refuse(Refusal::TimedOut))?
-            .map_err(refuse)?;
+        let body = match tokio::time::timeout(timeout, read_body(&mut payload)).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(refusal)) => {
+                return Ok(req.error_response(refuse(refusal)).map_into_right_body());
+            }
+            Err(_) => {
+                return Ok(req
+                    .error_response(refuse(Refusal::TimedOut))
+                    .map_into_right_body());
+            }
+        };
         req.set_payload(Payload::from(body));
     }
-    next.call(req).await
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 async fn read_body<S>(payload: &mut Payload<S>) -> Result<Bytes, Refusal>

@@ -110,7 +110,7 @@ fn json_query_config() -> web::QueryConfig {
 /// [`super::unavailable_until_database_is`], as JSON.
 async fn unavailable_until_database_is(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     super::unavailable_until_database_is(req, next, |e| ApiError(e).into()).await
 }

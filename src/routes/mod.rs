@@ -11,7 +11,7 @@ mod pages;
 mod reset;
 
 use actix_session::SessionMiddleware;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::LOCATION;
 use actix_web::middleware::{Compress, Next, from_fn};
@@ -148,23 +148,30 @@ async fn unavailable_until_database_is<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
     face: fn(AppError) -> actix_web::Error,
-) -> Result<ServiceResponse<B>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let migrated = req
         .app_data::<web::Data<AppState>>()
         .is_some_and(|s| s.migrated.load(Ordering::Acquire));
     if !migrated {
-        return Err(face(AppError::Unavailable));
+        // A response, not an error: the middleware outside (the security
+        // headers) treat it as every other.
+        return Ok(req
+            .error_response(face(AppError::Unavailable))
+            .map_into_right_body());
     }
-    next.call(req).await.map_err(|e| {
-        log::error!("session store failed: {e}");
-        face(AppError::Unavailable)
-    })
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+        .map_err(|e| {
+            log::error!("session store failed: {e}");
+            face(AppError::Unavailable)
+        })
 }
 
 /// [`unavailable_until_database_is`], as a page.
 async fn pages_unavailable_until_database_is(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     unavailable_until_database_is(req, next, actix_web::Error::from).await
 }

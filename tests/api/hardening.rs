@@ -420,6 +420,16 @@ async fn oversized_headers_are_431() {
     assert_eq!(with_cookie(8 * 1024).await.unwrap().status(), 200);
     let big = with_cookie(64 * 1024).await.unwrap();
     assert_eq!(big.status(), 431);
+    for header in [
+        "content-security-policy",
+        "x-content-type-options",
+        "x-frame-options",
+    ] {
+        assert!(
+            big.headers().contains_key(header),
+            "a refusal by middleware is a page like every other: {header}"
+        );
+    }
     assert!(big.text().await.unwrap().contains("请求头过大"));
     let api = client
         .get(app.url("/api/me"))
