@@ -361,10 +361,10 @@ pub struct Settings {
     )]
     pub bind_require_sms: BindRequireSms,
 
-    /// The site's name, on every page and in every title.
+    /// The site's name, on every page and in every title [default: 统一登录, in English "Sign-in"].
     #[arg(long, env = "QQLOGIN_SITE_NAME", value_name = "QQLOGIN_SITE_NAME",
-          default_value = crate::site::DEFAULT_NAME, value_parser = parse_site_name)]
-    pub site_name: String,
+          value_parser = parse_site_name)]
+    pub site_name: Option<String>,
 
     /// The site's logo beside its name: a .png, .jpg, .webp, .gif or .svg file, served by the service.
     #[arg(long, env = "QQLOGIN_SITE_LOGO", value_name = "QQLOGIN_SITE_LOGO",

@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, ResponseError};
 use crate::account::AccountError;
 use crate::db::DbError;
 use crate::flow::ArrivalError;
+use crate::i18n::Message;
 use crate::image_code::ImageCodeError;
 use crate::password::HashError;
 use crate::qq::QqError;
@@ -41,6 +42,40 @@ pub enum InputError {
     NotConfirmed,
 }
 
+/// What is wrong with a request that could not be read: the log says it in
+/// English, the JSON API to the person ([`Malformed::message`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    #[error("query string could not be read")]
+    Query,
+    #[error("request body could not be read")]
+    Body,
+    #[error("JSON body could not be read")]
+    Json,
+    #[error("form body could not be read")]
+    Form,
+    #[error("no code parameter")]
+    MissingCode,
+    #[error("image code id is not a UUID")]
+    ImageCodeId,
+    #[error("this account verifies with its password")]
+    HasPassword,
+}
+
+impl Malformed {
+    pub fn message(self) -> &'static str {
+        let t = &crate::i18n::texts().api;
+        match self {
+            Malformed::Query => t.bad_query,
+            Malformed::Body => t.body_unreadable,
+            Malformed::Json => t.bad_json,
+            Malformed::Form | Malformed::HasPassword => t.bad_form,
+            Malformed::MissingCode => t.missing_code,
+            Malformed::ImageCodeId => t.bad_image_code_id,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("form refused: {0}")]
@@ -68,7 +103,7 @@ pub enum AppError {
     #[error("re-authentication required")]
     ReauthRequired,
     #[error("bad request: {0}")]
-    BadRequest(&'static str),
+    BadRequest(Malformed),
     #[error("request body too large")]
     TooLarge,
     #[error("request headers too large")]
@@ -120,353 +155,168 @@ impl From<HashError> for AppError {
     }
 }
 
-/// What the person is told: a title, what happened and what to do, and the next step.
+/// What the person is told, in the request's language: a title, what
+/// happened and what to do, and the next step.
 pub struct Explanation {
     pub status: StatusCode,
     pub title: &'static str,
     pub detail: &'static str,
-    pub action: (&'static str, &'static str),
+    pub action: Action,
 }
 
-const TRY_QQ_AGAIN: (&str, &str) = ("/login", "重新登录");
+/// The one button of an error page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    LogInAgain,
+    Home,
+    Account,
+    Verify,
+}
+
+impl Action {
+    pub fn href(self) -> &'static str {
+        match self {
+            Action::LogInAgain => "/login",
+            Action::Home => "/",
+            Action::Account => "/account",
+            Action::Verify => "/account/verify",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        let t = &crate::i18n::texts().common;
+        match self {
+            Action::LogInAgain => t.log_in_again,
+            Action::Home => t.back_home,
+            Action::Account => t.back_to_account,
+            Action::Verify => t.verify_identity,
+        }
+    }
+}
+
 /// When to come back after the password hasher turned a request away.
 const HASHER_BUSY_RETRY_SECS: u64 = 2;
-const HOME: (&str, &str) = ("/", "返回首页");
-const ACCOUNT: (&str, &str) = ("/account", "返回账号中心");
-/// The database is down or too busy: nothing the person did wrong.
-const UNAVAILABLE: (StatusCode, &str, &str, (&str, &str)) = (
-    StatusCode::SERVICE_UNAVAILABLE,
-    "服务暂时不可用",
-    "系统正在维护或繁忙，请稍后再试。",
-    HOME,
-);
 
 impl AppError {
     pub fn explain(&self) -> Explanation {
+        use Action::{Account as ACCOUNT, Home as HOME, LogInAgain as TRY_QQ_AGAIN};
         use StatusCode as S;
-        let (status, title, detail, action) = match self {
-            Self::State(StateError::Missing) => (
-                S::BAD_REQUEST,
-                "登录请求已失效",
-                "这个QQ登录请求已经用过或不属于这个浏览器。请重新点击“QQ登录”。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::State(StateError::Mismatch) => (
-                S::BAD_REQUEST,
-                "无法确认登录请求",
-                "QQ返回的登录请求与本浏览器发起的不一致。为保护你的账号，登录已停止，请在本浏览器重新点击“QQ登录”。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::State(StateError::Expired) => (
-                S::BAD_REQUEST,
-                "登录请求已过期",
-                "从发起QQ登录到返回本站用时太久。请重新点击“QQ登录”。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::NoCode => (
-                S::BAD_REQUEST,
-                "QQ没有完成授权",
-                "你可能在QQ页面取消了授权。可以重新点击“QQ登录”，或用手机号和密码登录。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Qq(e) if e.is_rejected_code() => (
-                S::BAD_REQUEST,
-                "QQ授权已失效",
-                "QQ的授权码已经用过或已过期（例如刷新了页面）。请重新点击“QQ登录”。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Qq(QqError::Timeout) => (
-                S::SERVICE_UNAVAILABLE,
-                "QQ暂时没有响应",
-                "QQ服务器响应超时。请稍后重试，或用手机号和密码登录。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Qq(_) => (
-                S::SERVICE_UNAVAILABLE,
-                "QQ登录暂时不可用",
-                "与QQ通信时出现问题。请稍后重试，或用手机号和密码登录。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Token(_) | Self::Input(InputError::Token) => (
-                S::BAD_REQUEST,
-                "绑定链接已失效",
-                "这个绑定页面已过期或无效。请重新点击“QQ登录”。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Input(InputError::OtherBrowser) => (
-                S::FORBIDDEN,
-                "请在本浏览器重新登录",
-                "这个绑定页面不是在当前浏览器打开的。请在本浏览器重新点击“QQ登录”。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Input(InputError::Missing) => (
-                S::BAD_REQUEST,
-                "信息不完整",
-                "请填写手机号和密码。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Input(InputError::Mobile) => (
-                S::BAD_REQUEST,
-                "手机号有误",
-                "请输入正确的手机号（11位，以1开头）。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Input(InputError::Password) => (
-                S::BAD_REQUEST,
-                "密码长度不对",
-                "密码长度应为8到128个字符。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Input(InputError::SmsCode) => (
-                S::BAD_REQUEST,
-                "短信验证码有误",
-                "短信验证码是6位数字，请检查后重新输入。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Input(InputError::PasswordsDiffer) => (
-                S::BAD_REQUEST,
-                "两次密码不一致",
-                "两次输入的新密码不一样，请重新输入。",
-                ACCOUNT,
-            ),
-            Self::Input(InputError::NotConfirmed) => (
-                S::BAD_REQUEST,
-                "请确认注销",
-                "注销无法撤销。如果确定，请在确认框中输入“注销”两个字。",
-                ACCOUNT,
-            ),
-            Self::Account(AccountError::ReauthFailed) => (
-                S::UNAUTHORIZED,
-                "验证失败",
-                "密码或验证码不正确，请重新输入。",
-                ACCOUNT,
-            ),
-            Self::Account(AccountError::QqLinkedElsewhere) => (
-                S::CONFLICT,
-                "这个QQ账号已绑定其他账号",
-                "一个QQ账号只能绑定一个账号。请先用这个QQ登录，在那个账号的账号中心解除绑定，再回来绑定。",
-                ACCOUNT,
-            ),
-            Self::Account(AccountError::OnlyWayIn) => (
-                S::CONFLICT,
-                "无法解除QQ绑定",
-                "你的账号还没有设置密码，QQ是唯一的登录方式。请先设置密码，再解除QQ绑定。",
-                ACCOUNT,
-            ),
-            Self::Account(AccountError::NotLinked) => (
-                S::CONFLICT,
-                "没有绑定QQ",
-                "你的账号现在没有绑定QQ账号。",
-                ACCOUNT,
-            ),
-            Self::Account(AccountError::MobileTaken) => (
-                S::CONFLICT,
-                "手机号已被使用",
-                "这个手机号已经注册了另一个账号，不能换到这个手机号。",
-                ACCOUNT,
-            ),
-            Self::Account(AccountError::NoSuchAccount) => (
-                S::NOT_FOUND,
-                "手机号未注册",
-                "这个手机号没有注册账号。可以用QQ登录，在绑定页面用它创建账号。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Account(AccountError::Disabled) => (
-                S::FORBIDDEN,
-                "账号已停用",
-                "这个账号已被停用，无法登录。如有疑问，请联系网站客服。",
-                HOME,
-            ),
-            Self::Account(AccountError::HeldBySite) => (
-                S::CONFLICT,
-                "暂时无法注销",
-                "网站上还有这个账号的订单或地址等记录，暂时无法注销。请联系网站客服处理。",
-                ACCOUNT,
-            ),
-            Self::Account(AccountError::Gone) => (
-                S::UNAUTHORIZED,
-                "账号不存在",
-                "这个账号已经注销或不存在。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Csrf => (
-                S::FORBIDDEN,
-                "页面已过期",
-                "为保护你的账号，这个表单已失效。请返回，刷新页面后重新提交。",
-                HOME,
-            ),
-            Self::NotFound => (
-                S::NOT_FOUND,
-                "页面不存在",
-                "这个地址没有页面，可能输错了。",
-                HOME,
-            ),
-            Self::Unauthenticated => (
-                S::UNAUTHORIZED,
-                "请先登录",
-                "这个页面需要登录后查看。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::ReauthRequired => (
-                S::UNAUTHORIZED,
-                "请先验证身份",
-                "为了你的账号安全，修改账号前需要再输入一次密码（或短信验证码）。验证后10分钟内可以直接修改。",
-                ("/account/verify", "验证身份"),
-            ),
-            Self::BadRequest(_) => (
-                S::BAD_REQUEST,
-                "请求无效",
-                "请求的格式不正确。请返回首页重试。",
-                HOME,
-            ),
-            Self::TooLarge => (
-                S::PAYLOAD_TOO_LARGE,
-                "请求过大",
-                "提交的内容太长了。请返回重试。",
-                HOME,
-            ),
+        let m = &crate::i18n::texts().errors;
+        // The database is down or too busy: nothing the person did wrong.
+        let unavailable = (S::SERVICE_UNAVAILABLE, m.unavailable, HOME);
+        let (status, message, action) = match self {
+            Self::State(StateError::Missing) => (S::BAD_REQUEST, m.state_missing, TRY_QQ_AGAIN),
+            Self::State(StateError::Mismatch) => (S::BAD_REQUEST, m.state_mismatch, TRY_QQ_AGAIN),
+            Self::State(StateError::Expired) => (S::BAD_REQUEST, m.state_expired, TRY_QQ_AGAIN),
+            Self::NoCode => (S::BAD_REQUEST, m.no_code, TRY_QQ_AGAIN),
+            Self::Qq(e) if e.is_rejected_code() => (S::BAD_REQUEST, m.code_rejected, TRY_QQ_AGAIN),
+            Self::Qq(QqError::Timeout) => (S::SERVICE_UNAVAILABLE, m.qq_timeout, TRY_QQ_AGAIN),
+            Self::Qq(_) => (S::SERVICE_UNAVAILABLE, m.qq_failed, TRY_QQ_AGAIN),
+            Self::Token(_) | Self::Input(InputError::Token) => {
+                (S::BAD_REQUEST, m.bind_token, TRY_QQ_AGAIN)
+            }
+            Self::Input(InputError::OtherBrowser) => (S::FORBIDDEN, m.other_browser, TRY_QQ_AGAIN),
+            Self::Input(InputError::Missing) => (S::BAD_REQUEST, m.missing, TRY_QQ_AGAIN),
+            Self::Input(InputError::Mobile) => (S::BAD_REQUEST, m.mobile, TRY_QQ_AGAIN),
+            Self::Input(InputError::Password) => (S::BAD_REQUEST, m.password_length, TRY_QQ_AGAIN),
+            Self::Input(InputError::SmsCode) => (S::BAD_REQUEST, m.sms_code_format, TRY_QQ_AGAIN),
+            Self::Input(InputError::PasswordsDiffer) => {
+                (S::BAD_REQUEST, m.passwords_differ, ACCOUNT)
+            }
+            Self::Input(InputError::NotConfirmed) => (S::BAD_REQUEST, m.not_confirmed, ACCOUNT),
+            Self::Account(AccountError::ReauthFailed) => {
+                (S::UNAUTHORIZED, m.reauth_failed, ACCOUNT)
+            }
+            Self::Account(AccountError::QqLinkedElsewhere) => {
+                (S::CONFLICT, m.qq_linked_elsewhere, ACCOUNT)
+            }
+            Self::Account(AccountError::OnlyWayIn) => (S::CONFLICT, m.only_way_in, ACCOUNT),
+            Self::Account(AccountError::NotLinked) => (S::CONFLICT, m.not_linked, ACCOUNT),
+            Self::Account(AccountError::MobileTaken) => (S::CONFLICT, m.mobile_taken, ACCOUNT),
+            Self::Account(AccountError::NoSuchAccount) => {
+                (S::NOT_FOUND, m.no_such_account, TRY_QQ_AGAIN)
+            }
+            Self::Account(AccountError::Disabled) => (S::FORBIDDEN, m.disabled, HOME),
+            Self::Account(AccountError::HeldBySite) => (S::CONFLICT, m.held_by_site, ACCOUNT),
+            Self::Account(AccountError::Gone) => (S::UNAUTHORIZED, m.gone, TRY_QQ_AGAIN),
+            Self::Csrf => (S::FORBIDDEN, m.csrf, HOME),
+            Self::NotFound => (S::NOT_FOUND, m.not_found, HOME),
+            Self::Unauthenticated => (S::UNAUTHORIZED, m.unauthenticated, TRY_QQ_AGAIN),
+            Self::ReauthRequired => (S::UNAUTHORIZED, m.reauth_required, Action::Verify),
+            Self::BadRequest(_) => (S::BAD_REQUEST, m.bad_request, HOME),
+            Self::TooLarge => (S::PAYLOAD_TOO_LARGE, m.too_large, HOME),
             Self::HeadersTooLarge => (
                 S::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "请求头过大",
-                "浏览器发送的信息（例如Cookie）太多了。请清除本站的Cookie后重试。",
+                m.headers_too_large,
                 HOME,
             ),
-            Self::BodyTimeout => (
-                S::REQUEST_TIMEOUT,
-                "提交超时",
-                "提交的内容没有及时送达，可能是网络不稳定。请重新提交。",
-                HOME,
-            ),
-            Self::UnsupportedMediaType => (
-                S::UNSUPPORTED_MEDIA_TYPE,
-                "请求格式不支持",
-                "请以JSON（application/json）或表单格式提交。",
-                HOME,
-            ),
-            Self::Account(AccountError::Throttled(_)) => (
-                S::TOO_MANY_REQUESTS,
-                "尝试次数过多",
-                "密码错误次数过多，为保护账号安全请稍后再试。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Account(AccountError::Hash(HashError::Busy)) => (
-                S::SERVICE_UNAVAILABLE,
-                "服务繁忙",
-                "现在登录的人太多，请几秒钟后再试。",
-                HOME,
-            ),
-            Self::Account(AccountError::TokenUsed) => (
-                S::BAD_REQUEST,
-                "绑定已完成",
-                "这个绑定页面已经用过了：QQ账号已绑定，请直接用QQ登录。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Account(AccountError::Busy) => (
-                S::CONFLICT,
-                "请重试",
-                "账号信息刚刚发生了变化，请再提交一次。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Account(AccountError::WrongCredentials) => (
-                S::UNAUTHORIZED,
-                "用户名或密码错误",
-                "用户名或密码错误，请重试。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Account(AccountError::WrongPassword) => (
-                S::UNAUTHORIZED,
-                "密码不正确",
-                "这个手机号已经注册，但密码不正确。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Account(AccountError::OpenIdTaken) => (
-                S::CONFLICT,
-                "这个QQ账号已绑定",
-                "这个QQ账号已经绑定了账号，请直接用QQ登录。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Account(AccountError::UserHasOtherQq) => (
-                S::CONFLICT,
-                "该账号已绑定其他QQ",
-                "这个手机号的账号已经绑定了另一个QQ账号。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Account(AccountError::NotProven) => (
-                S::BAD_REQUEST,
-                "请验证手机号",
-                "请获取并填写短信验证码；如果这个手机号已经注册，也可以输入它的正确密码。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Account(AccountError::SmsCodeRequired) => (
-                S::BAD_REQUEST,
-                "请填写短信验证码",
-                "请点击“获取验证码”，把收到的6位短信验证码填进来。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Account(AccountError::SmsCodeInvalid) => (
-                S::BAD_REQUEST,
-                "短信验证码不正确",
-                "短信验证码错误、已过期或已经用过，请重新获取。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Sms(SendRefused::TooSoon(_)) => (
-                S::TOO_MANY_REQUESTS,
-                "发送太频繁",
-                "验证码刚刚发送过，请一分钟后再获取。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Sms(SendRefused::DailyCap(_)) => (
-                S::TOO_MANY_REQUESTS,
-                "今天的次数已用完",
-                "今天获取短信验证码的次数太多了，请明天再试。",
-                TRY_QQ_AGAIN,
-            ),
+            Self::BodyTimeout => (S::REQUEST_TIMEOUT, m.body_timeout, HOME),
+            Self::UnsupportedMediaType => {
+                (S::UNSUPPORTED_MEDIA_TYPE, m.unsupported_media_type, HOME)
+            }
+            Self::Account(AccountError::Throttled(_)) => {
+                (S::TOO_MANY_REQUESTS, m.throttled, TRY_QQ_AGAIN)
+            }
+            Self::Account(AccountError::Hash(HashError::Busy)) => {
+                (S::SERVICE_UNAVAILABLE, m.hasher_busy, HOME)
+            }
+            Self::Account(AccountError::TokenUsed) => (S::BAD_REQUEST, m.token_used, TRY_QQ_AGAIN),
+            Self::Account(AccountError::Busy) => (S::CONFLICT, m.busy, TRY_QQ_AGAIN),
+            Self::Account(AccountError::WrongCredentials) => {
+                (S::UNAUTHORIZED, m.wrong_credentials, TRY_QQ_AGAIN)
+            }
+            Self::Account(AccountError::WrongPassword) => {
+                (S::UNAUTHORIZED, m.wrong_password, TRY_QQ_AGAIN)
+            }
+            Self::Account(AccountError::OpenIdTaken) => (S::CONFLICT, m.openid_taken, TRY_QQ_AGAIN),
+            Self::Account(AccountError::UserHasOtherQq) => {
+                (S::CONFLICT, m.user_has_other_qq, TRY_QQ_AGAIN)
+            }
+            Self::Account(AccountError::NotProven) => (S::BAD_REQUEST, m.not_proven, TRY_QQ_AGAIN),
+            Self::Account(AccountError::SmsCodeRequired) => {
+                (S::BAD_REQUEST, m.sms_code_required, TRY_QQ_AGAIN)
+            }
+            Self::Account(AccountError::SmsCodeInvalid) => {
+                (S::BAD_REQUEST, m.sms_code_invalid, TRY_QQ_AGAIN)
+            }
+            Self::Sms(SendRefused::TooSoon(_)) => {
+                (S::TOO_MANY_REQUESTS, m.sms_too_soon, TRY_QQ_AGAIN)
+            }
+            Self::Sms(SendRefused::DailyCap(_)) => {
+                (S::TOO_MANY_REQUESTS, m.sms_daily_cap, TRY_QQ_AGAIN)
+            }
             Self::Sms(SendRefused::Sender(e)) => (
                 S::SERVICE_UNAVAILABLE,
-                "短信发送失败",
-                e.message(),
+                Message {
+                    detail: e.message(),
+                    ..m.sms_failed
+                },
                 TRY_QQ_AGAIN,
             ),
-            Self::ImageCode(ImageCodeError::Wrong) => (
-                S::BAD_REQUEST,
-                "图片验证码有误",
-                "图片验证码有误，请点击图片换一张后重新输入。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::SmsNotAllowed => (
-                S::BAD_REQUEST,
-                "无法发送验证码",
-                "请先用QQ登录，或填写图片验证码，再获取短信验证码。",
-                TRY_QQ_AGAIN,
-            ),
-            Self::Account(AccountError::Db(DbError::LinkedTwice)) => (
-                S::CONFLICT,
-                "这个QQ账号绑定了多个账号",
-                "网站上有不止一个账号绑定了这个QQ账号，无法确定登录哪一个。请用手机号和密码登录，或联系网站客服处理。",
-                HOME,
-            ),
-            Self::Unavailable => UNAVAILABLE,
-            Self::Sms(SendRefused::Db(e)) if e.is_unavailable() => UNAVAILABLE,
+            Self::ImageCode(ImageCodeError::Wrong) => {
+                (S::BAD_REQUEST, m.image_code_wrong, TRY_QQ_AGAIN)
+            }
+            Self::SmsNotAllowed => (S::BAD_REQUEST, m.sms_not_allowed, TRY_QQ_AGAIN),
+            Self::Account(AccountError::Db(DbError::LinkedTwice)) => {
+                (S::CONFLICT, m.linked_twice, HOME)
+            }
+            Self::Unavailable => unavailable,
+            Self::Sms(SendRefused::Db(e)) if e.is_unavailable() => unavailable,
             Self::Account(AccountError::Db(e)) | Self::ImageCode(ImageCodeError::Db(e))
                 if e.is_unavailable() =>
             {
-                UNAVAILABLE
+                unavailable
             }
             Self::Account(_)
             | Self::Session(_)
             | Self::Render(_)
             | Self::ImageCode(_)
-            | Self::Sms(SendRefused::Db(_)) => (
-                S::INTERNAL_SERVER_ERROR,
-                "出错了",
-                "服务器出现了问题，我们已记录下来。请稍后重试。",
-                HOME,
-            ),
+            | Self::Sms(SendRefused::Db(_)) => (S::INTERNAL_SERVER_ERROR, m.internal, HOME),
         };
         Explanation {
             status,
-            title,
-            detail,
+            title: message.title,
+            detail: message.detail,
             action,
         }
     }
@@ -589,8 +439,8 @@ impl ResponseError for AppError {
         let page = ErrorPage {
             title: e.title,
             detail: e.detail,
-            action_href: e.action.0,
-            action_label: e.action.1,
+            action_href: e.action.href(),
+            action_label: e.action.label(),
             request_id: request_id.as_deref(),
         };
         let mut response =
@@ -607,8 +457,8 @@ pub struct ApiError(#[from] pub AppError);
 
 impl ApiError {
     /// A 400 naming what is wrong with the request, for the front end to show.
-    pub fn invalid(message: &'static str) -> Self {
-        Self(AppError::BadRequest(message))
+    pub fn invalid(what: Malformed) -> Self {
+        Self(AppError::BadRequest(what))
     }
 }
 
@@ -634,7 +484,7 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         self.0.log(status);
         let message = match &self.0 {
-            AppError::BadRequest(message) => message,
+            AppError::BadRequest(what) => what.message(),
             other => other.explain().detail,
         };
         let mut response =

@@ -196,12 +196,13 @@ async fn write_events(db: Db, mut waiting: mpsc::Receiver<NewEvent>) {
 
 /// A user agent in a few words, the browser and the system, as pages show it.
 pub fn short_agent(ua: Option<&str>) -> String {
+    let t = &crate::i18n::texts().common;
     let Some(ua) = ua.filter(|ua| !ua.trim().is_empty()) else {
-        return "未知设备".to_owned();
+        return t.unknown_device.to_owned();
     };
     let browser = [
-        ("MicroMessenger", "微信"),
-        ("MQQBrowser", "QQ浏览器"),
+        ("MicroMessenger", t.wechat),
+        ("MQQBrowser", t.qq_browser),
         (" QQ/", "QQ"),
         ("Edg/", "Edge"),
         ("Firefox/", "Firefox"),

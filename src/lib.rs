@@ -14,6 +14,7 @@ pub mod events;
 pub mod flow;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod i18n;
 pub mod image_code;
 pub mod import;
 pub mod limits;

@@ -18,7 +18,7 @@ use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut};
 use futures_util::StreamExt;
 
-use crate::error::{ApiError, AppError};
+use crate::error::{ApiError, AppError, Malformed};
 use crate::state::AppState;
 
 /// The most a request's headers may add up to (names and values); beyond, 431.
@@ -64,7 +64,7 @@ async fn enforce<B: MessageBody>(
             Refusal::HeadersTooLarge => AppError::HeadersTooLarge,
             Refusal::TooLarge => AppError::TooLarge,
             Refusal::TimedOut => AppError::BodyTimeout,
-            Refusal::Unreadable => AppError::BadRequest("request body could not be read"),
+            Refusal::Unreadable => AppError::BadRequest(Malformed::Body),
         })
     };
     let header_bytes: usize = req

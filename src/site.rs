@@ -16,8 +16,6 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::AccentColor;
 
-/// The name shown when the operator sets none (`QQLOGIN_SITE_NAME`).
-pub const DEFAULT_NAME: &str = "统一登录";
 /// The largest logo accepted: a logo is a few kilobytes; more is a mistake.
 const MAX_LOGO_BYTES: usize = 256 * 1024;
 /// Where static files are served.
@@ -28,21 +26,12 @@ const SMS_JS: &str = include_str!("../static/sms.js");
 const AVATAR_JS: &str = include_str!("../static/avatar.js");
 
 /// The operator's settings for the site's face (`QQLOGIN_SITE_*`, `QQLOGIN_ACCENT_COLOR`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SiteConfig {
-    pub name: String,
+    /// None: the catalogue's name for a sign-in service, in the page's language.
+    pub name: Option<String>,
     pub logo: Option<Logo>,
     pub accent: Option<AccentColor>,
-}
-
-impl Default for SiteConfig {
-    fn default() -> Self {
-        Self {
-            name: DEFAULT_NAME.to_owned(),
-            logo: None,
-            accent: None,
-        }
-    }
 }
 
 /// The operator's logo, read once at start-up (`QQLOGIN_SITE_LOGO`).
@@ -116,7 +105,7 @@ impl Asset {
 
 /// The site as every page shows it, built once at start-up.
 pub struct Site {
-    pub name: String,
+    name: Option<String>,
     /// The logo's path, when the operator set one.
     pub logo: Option<String>,
     assets: Vec<Asset>,
@@ -148,6 +137,13 @@ impl Site {
             logo,
             assets,
         }
+    }
+
+    /// The site's name, as the operator set it or in the page's language.
+    pub fn name(&self) -> &str {
+        self.name
+            .as_deref()
+            .unwrap_or(crate::i18n::texts().common.default_site_name)
     }
 
     /// Where the static file `name` (`app.css`, `sms.js`, …) is served:

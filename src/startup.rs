@@ -178,6 +178,7 @@ impl Application {
                 // Innermost of the application's own: every handler and
                 // middleware below runs with the site in scope.
                 .wrap(from_fn(crate::site::in_scope))
+                .wrap(from_fn(crate::i18n::in_scope))
                 .wrap(security_headers())
                 .wrap(from_fn(logging::request_id))
                 .wrap(Condition::new(log_requests, access_log()))

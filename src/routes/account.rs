@@ -15,8 +15,9 @@ use crate::account::{AccountError, Credential};
 use crate::db::qq_link::Link;
 use crate::db::user::User;
 use crate::domain::{LocalPath, Mobile, Password};
-use crate::error::{AppError, InputError};
+use crate::error::{Action, AppError, InputError, Malformed};
 use crate::events::short_agent;
+use crate::i18n::Lang;
 use crate::session::attempt::Flow;
 use crate::session::{ActiveSession, CsrfToken, OAuthAttempt, UserSession};
 use crate::sms::RESEND_AFTER;
@@ -25,15 +26,16 @@ use crate::templates::{AccountPage, DeletePage, QqView, SessionView, SignInView,
 
 /// What the account centre says after an action went well (`?done=`).
 fn notice_for(done: &str) -> Option<&'static str> {
+    let t = &crate::i18n::texts().account;
     Some(match done {
-        "verified" => "身份已验证，10分钟内可以修改账号。",
-        "linked" => "QQ账号已绑定，以后可以用QQ直接登录。",
-        "unlinked" => "QQ账号已解除绑定。",
-        "password" => "新密码已保存，其他设备上的登录已退出。",
-        "mobile" => "手机号已更换。",
-        "session" => "那台设备已退出登录。",
-        "session_gone" => "那台设备已经不在登录状态了。",
-        "sessions" => "其他所有设备都已退出登录。",
+        "verified" => t.done_verified,
+        "linked" => t.done_linked,
+        "unlinked" => t.done_unlinked,
+        "password" => t.done_password,
+        "mobile" => t.done_mobile,
+        "session" => t.done_session,
+        "session_gone" => t.done_session_gone,
+        "sessions" => t.done_sessions,
         _ => return None,
     })
 }
@@ -105,7 +107,7 @@ async fn account_page(
             .map(|e| SignInView {
                 at: china_time(e.at),
                 method: method_label(&e.kind, e.method.as_deref()),
-                address: e.address.clone().unwrap_or_else(|| "未知地址".to_owned()),
+                address: e.address.clone().unwrap_or_else(unknown_address),
                 agent: short_agent(e.user_agent.as_deref()),
                 ok: e.outcome == crate::events::Event::OK,
             })
@@ -289,9 +291,7 @@ pub async fn send_verify_code(
             .await?
             .ok_or(AppError::Account(AccountError::Gone))?;
         if user.has_usable_password() {
-            return Err(AppError::BadRequest(
-                "this account verifies with its password",
-            ));
+            return Err(AppError::BadRequest(Malformed::HasPassword));
         }
         let mobile = Mobile::parse(&user.mobile).map_err(|_| InputError::Mobile)?;
         send_sms(&req, &state, &mobile, None).await
@@ -524,23 +524,33 @@ pub async fn delete(
     form: web::Form<DeleteForm>,
 ) -> Result<HttpResponse, AppError> {
     let user = for_action(&req, &state, &session, form.csrf_token.as_deref()).await?;
-    if form.confirm.as_deref().map(str::trim) != Some("注销") {
+    if !form.confirm.as_deref().is_some_and(confirms_deletion) {
         let e = AppError::Input(InputError::NotConfirmed);
         let told = e.explain();
         return delete_page(&req, &state, user.id, told.status, Some(told.detail)).await;
     }
     state.accounts.delete(&user).await?;
     session.log_out();
+    let deleted = crate::i18n::texts().account.deleted;
     Ok(crate::templates::render(
         StatusCode::OK,
         &crate::templates::ErrorPage {
-            title: "账号已注销",
-            detail: "你的账号、手机号和QQ绑定已经删除。感谢你曾经使用。",
-            action_href: "/",
-            action_label: "返回首页",
+            title: deleted.title,
+            detail: deleted.detail,
+            action_href: Action::Home.href(),
+            action_label: Action::Home.label(),
             request_id: None,
         },
     )?)
+}
+
+/// The word typed to confirm a deletion: the page's, in either language,
+/// since the person may have switched between reading and typing.
+fn confirms_deletion(typed: &str) -> bool {
+    let typed = typed.trim();
+    Lang::ALL
+        .iter()
+        .any(|lang| typed.eq_ignore_ascii_case(lang.texts().delete.confirm_word))
 }
 
 /// The linked QQ account, for a page.
@@ -549,7 +559,7 @@ pub(super) fn qq_view(link: &Link) -> QqView {
         nickname: link
             .nickname
             .clone()
-            .unwrap_or_else(|| "（QQ没有提供昵称）".to_owned()),
+            .unwrap_or_else(|| crate::i18n::texts().common.no_nickname.to_owned()),
         avatar: link.avatar_url.clone(),
         linked_at: china_time(link.created_at),
     }
@@ -559,10 +569,10 @@ fn session_view(s: &ActiveSession) -> SessionView {
     SessionView {
         handle: s.handle.clone(),
         since: s.logged_in_at.map_or_else(
-            || "未知时间".to_owned(),
+            || crate::i18n::texts().common.unknown_time.to_owned(),
             |at| china_time(PrimitiveDateTime::new(at.date(), at.time())),
         ),
-        address: s.address.clone().unwrap_or_else(|| "未知地址".to_owned()),
+        address: s.address.clone().unwrap_or_else(unknown_address),
         agent: s.user_agent.clone().unwrap_or_else(|| short_agent(None)),
         current: s.current,
     }
@@ -597,14 +607,19 @@ fn china_time(at: PrimitiveDateTime) -> String {
     )
 }
 
+fn unknown_address() -> String {
+    crate::i18n::texts().common.unknown_address.to_owned()
+}
+
 fn method_label(kind: &str, method: Option<&str>) -> &'static str {
+    let t = &crate::i18n::texts().account;
     match (kind, method) {
-        ("bind", _) => "QQ登录（首次绑定）",
-        (_, Some("qq")) => "QQ登录",
-        (_, Some("qq_api")) => "QQ登录（App）",
-        (_, Some("password")) => "密码登录",
-        (_, Some("sms_code")) => "短信验证码",
-        _ => "登录",
+        ("bind", _) => t.method_bind,
+        (_, Some("qq")) => t.method_qq,
+        (_, Some("qq_api")) => t.method_qq_api,
+        (_, Some("password")) => t.method_password,
+        (_, Some("sms_code")) => t.method_sms_code,
+        _ => t.method_other,
     }
 }
 

@@ -17,7 +17,7 @@ use crate::account::BindRequest;
 use crate::config::Origins;
 use crate::db::user::User;
 use crate::domain::{ImageCodeId, LocalPath, Mobile, Password};
-use crate::error::{ApiError, AppError, InputError};
+use crate::error::{ApiError, AppError, InputError, Malformed};
 use crate::events::Method as SignInMethod;
 use crate::flow::{Arrival, arrive, login_event};
 use crate::image_code::ImageCodeError;
@@ -103,8 +103,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, origins: &Origins, sessions: &sup
 
 /// A query string that does not fit a route's fields, in JSON.
 fn json_query_config() -> web::QueryConfig {
-    web::QueryConfig::default()
-        .error_handler(|_, _| ApiError::invalid("query string could not be read").into())
+    web::QueryConfig::default().error_handler(|_, _| ApiError::invalid(Malformed::Query).into())
 }
 
 /// [`super::unavailable_until_database_is`], as JSON.
@@ -123,7 +122,7 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 fn method_not_allowed(allow: &'static str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((ALLOW, allow))
-        .json(serde_json::json!({ "message": "不支持该请求方法" }))
+        .json(serde_json::json!({ "message": crate::i18n::texts().api.method_not_allowed }))
 }
 
 /// CORS for the configured front-end origins, with credentials; none configured, none allowed.
@@ -257,7 +256,7 @@ async fn exchange_code(
 ) -> Result<HttpResponse, ApiError> {
     let code = query_param(&req, "code")
         .filter(|c| !c.is_empty())
-        .ok_or(ApiError::invalid("缺少code参数"))?;
+        .ok_or(ApiError::invalid(Malformed::MissingCode))?;
     let now = OffsetDateTime::now_utc();
     if !state.api_unbound_login {
         OAuthAttempt::from_request(&req, Flow::Api, &state.keys)
@@ -308,7 +307,7 @@ async fn bind(
         .await
     {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => return Err(ApiError::invalid("请求体读取失败")),
+        Ok(Err(_)) => return Err(ApiError::invalid(Malformed::Body)),
         Err(_) => return Err(ApiError(AppError::TooLarge)),
     };
     let body = parse_body(&req, &bytes)?;
@@ -360,7 +359,7 @@ async fn send_sms_code(
 ) -> Result<HttpResponse, ApiError> {
     let mobile = Mobile::parse(&mobile).map_err(|_| AppError::from(InputError::Mobile))?;
     let query: SmsQuery = serde_urlencoded::from_str(req.query_string())
-        .map_err(|_| ApiError::invalid("查询参数格式不正确"))?;
+        .map_err(|_| ApiError::invalid(Malformed::Query))?;
     let mut who = Requester {
         address: super::client_ip(&req),
         openid: None,
@@ -409,10 +408,10 @@ fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<BindBody, ApiError> {
         .to_ascii_lowercase();
     match mime.as_str() {
         "application/json" => {
-            serde_json::from_slice(body).map_err(|_| ApiError::invalid("请求体不是有效的JSON"))
+            serde_json::from_slice(body).map_err(|_| ApiError::invalid(Malformed::Json))
         }
         "application/x-www-form-urlencoded" => {
-            serde_urlencoded::from_bytes(body).map_err(|_| ApiError::invalid("请求体格式不正确"))
+            serde_urlencoded::from_bytes(body).map_err(|_| ApiError::invalid(Malformed::Form))
         }
         _ => Err(ApiError(AppError::UnsupportedMediaType)),
     }
@@ -460,7 +459,7 @@ async fn image_code(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ImageCodeId::parse(req.match_info().query("id"))
-        .map_err(|_| ApiError::invalid("图片验证码编号无效"))?;
+        .map_err(|_| ApiError::invalid(Malformed::ImageCodeId))?;
     let image = state.image_codes.issue(&id).await.map_err(AppError::from)?;
     Ok(HttpResponse::Ok()
         .insert_header(NO_STORE)

@@ -59,9 +59,15 @@ pub async fn secure_cookie_behind_tls(
         headers.remove(SET_COOKIE);
         for cookie in cookies {
             let value = cookie.to_str().unwrap_or_default();
-            let ours = [SESSION_COOKIE, OAUTH_COOKIE, API_OAUTH_COOKIE, CSRF_COOKIE]
-                .iter()
-                .any(|name| value.starts_with(name));
+            let ours = [
+                SESSION_COOKIE,
+                OAUTH_COOKIE,
+                API_OAUTH_COOKIE,
+                CSRF_COOKIE,
+                crate::i18n::COOKIE,
+            ]
+            .iter()
+            .any(|name| value.starts_with(name));
             let secured = if ours && !value.contains("; Secure") {
                 HeaderValue::from_str(&format!("{value}; Secure")).unwrap_or(cookie)
             } else {

@@ -5,6 +5,7 @@ mod api;
 mod assets;
 mod forwarded;
 mod health;
+mod lang;
 mod metrics;
 mod oauth;
 mod pages;
@@ -21,7 +22,7 @@ use std::sync::atomic::Ordering;
 
 use crate::config::Origins;
 use crate::domain::{Mobile, OpenId, SmsCode};
-use crate::error::{AppError, InputError};
+use crate::error::{AppError, InputError, Malformed};
 use crate::session::rotation::accept_previous_key;
 use crate::session::store::DbSessionStore;
 use crate::sms::{CODE_TTL, Requester};
@@ -78,6 +79,7 @@ pub fn configure(
                 .route("/login", web::get().to(pages::login_form))
                 .route("/login", web::post().to(pages::log_in))
                 .route("/logout", web::post().to(pages::log_out))
+                .route("/lang", web::post().to(lang::switch))
                 .route("/oauth/qq/login", web::get().to(oauth::start))
                 .route(api::HOP_PATH, web::get().to(api::start))
                 .route(callback_path, web::get().to(oauth::callback))
@@ -125,7 +127,7 @@ fn form_config() -> web::FormConfig {
         .error_handler(|err, _| {
             match err {
                 actix_web::error::UrlencodedError::Overflow { .. } => AppError::TooLarge,
-                _ => AppError::BadRequest("form body could not be read"),
+                _ => AppError::BadRequest(Malformed::Form),
             }
             .into()
         })
@@ -133,8 +135,7 @@ fn form_config() -> web::FormConfig {
 
 /// A query string that does not fit the route's fields gets a page too.
 fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default()
-        .error_handler(|_, _| AppError::BadRequest("query string could not be read").into())
+    web::QueryConfig::default().error_handler(|_, _| AppError::BadRequest(Malformed::Query).into())
 }
 
 /// "Service unavailable" whenever the database is not there: before the
@@ -254,16 +255,10 @@ async fn send_sms(
         openid,
     };
     let code = state.accounts.sms().send(mobile, &who).await?;
-    let mut notice = format!(
-        "验证码已发送到 {}，{} 分钟内有效。",
-        mobile.masked(),
-        CODE_TTL.as_secs() / 60
-    );
+    let t = &crate::i18n::texts().sms;
+    let mut notice = (t.sent)(&mobile.masked(), CODE_TTL.as_secs() / 60);
     if state.accounts.sms().shows_code() {
-        notice.push_str(&format!(
-            "（开发模式，不发短信：验证码是 {}）",
-            code.expose()
-        ));
+        notice.push_str(&(t.dev_code)(code.expose()));
     }
     Ok(notice)
 }

@@ -346,6 +346,26 @@ impl QqFace {
     }
 }
 
+/// The bind page afresh for `token` (the language switcher's), if it is
+/// still this browser's bind.
+pub(super) fn bind_page_again(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &UserSession,
+    token: &str,
+) -> Result<HttpResponse, AppError> {
+    let verified = state
+        .keys
+        .verify_bind_token(token, OffsetDateTime::now_utc());
+    let pending = this_browsers(verified, session)?;
+    let form = Form {
+        access_token: token,
+        face: &QqFace::of(&pending),
+        mobile: "",
+    };
+    bind_page(req, state, StatusCode::OK, &form, Outcome::Fresh)
+}
+
 /// The bind the page's token carries, if it is valid and was begun in this
 /// browser: a page-flow token is good only with the session it was issued to.
 fn this_browsers(

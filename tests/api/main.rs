@@ -14,6 +14,7 @@ mod hardening;
 mod helpers;
 mod image_codes;
 mod json_api;
+mod language;
 mod login_flow;
 mod logs;
 mod meiduo_front;

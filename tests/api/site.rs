@@ -56,7 +56,7 @@ async fn linked_file(
 
 #[actix_web::test]
 async fn every_page_names_itself_and_the_site_in_its_title_and_shows_the_site() {
-    let app = spawn_site(|c| c.site.name = SITE.to_owned()).await;
+    let app = spawn_site(|c| c.site.name = Some(SITE.to_owned())).await;
     let browser = Browser::new();
     for (path, title) in [
         ("/login", "登录"),
@@ -83,7 +83,7 @@ async fn every_page_names_itself_and_the_site_in_its_title_and_shows_the_site() 
 
 #[actix_web::test]
 async fn the_site_name_is_escaped_like_any_text() {
-    let app = spawn_site(|c| c.site.name = "<b>店</b>".to_owned()).await;
+    let app = spawn_site(|c| c.site.name = Some("<b>店</b>".to_owned())).await;
     let page = app.get(&Browser::new(), "/login").await;
     assert!(!page.body.contains("<b>店</b>"), "{}", page.body);
     assert!(
@@ -196,7 +196,7 @@ async fn the_page_for_a_database_away_still_names_the_site() {
         Backend::Sqlite,
         Options {
             database: Some(closed_port.unwrap()),
-            tweak: Box::new(|c| c.site.name = SITE.to_owned()),
+            tweak: Box::new(|c| c.site.name = Some(SITE.to_owned())),
             ..Options::default()
         },
     )

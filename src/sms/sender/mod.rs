@@ -25,9 +25,6 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// The longest provider message kept for the log, in characters.
 const MAX_PROVIDER_MESSAGE_CHARS: usize = 200;
 
-/// What the person is told when nothing more specific is known.
-const TRY_LATER: &str = "短信发送失败，请稍后再试";
-
 /// Sends SMS codes. Built once from the settings; cheap to clone (clones
 /// share one connection pool).
 #[derive(Clone)]
@@ -175,14 +172,15 @@ pub enum SendError {
 }
 
 impl SendError {
-    /// What the person is told, in Chinese: "短信发送失败，请稍后再试", or more
-    /// specific where the provider says why.
+    /// What the person is told, in the request's language: "短信发送失败，请稍后再试",
+    /// or more specific where the provider says why.
     pub fn message(&self) -> &'static str {
+        let try_later = crate::i18n::texts().errors.sms_failed.detail;
         match self {
             SendError::Refused { code, .. } | SendError::NotSent { code, .. } => {
-                tencent_cloud::person_message(code).unwrap_or(TRY_LATER)
+                tencent_cloud::person_message(code).unwrap_or(try_later)
             }
-            _ => TRY_LATER,
+            _ => try_later,
         }
     }
 
@@ -305,8 +303,8 @@ mod tests {
 
     #[test]
     fn transport_and_status_failures_tell_the_person_to_try_later() {
-        assert_eq!(SendError::Timeout.message(), TRY_LATER);
-        assert_eq!(SendError::Status(500).message(), TRY_LATER);
+        assert_eq!(SendError::Timeout.message(), "短信发送失败，请稍后再试");
+        assert_eq!(SendError::Status(500).message(), "短信发送失败，请稍后再试");
         assert!(SendError::Status(503).is_transient());
         assert!(!SendError::Status(401).is_transient());
         assert!(SendError::Timeout.is_operator_problem());

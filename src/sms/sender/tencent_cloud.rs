@@ -212,21 +212,16 @@ fn parse_answer(body: &[u8]) -> Result<(), SendError> {
 /// (https://cloud.tencent.com/document/api/382/55981, "错误码"); `None` for
 /// the rest, which are the operator's to fix and get the generic message.
 pub(super) fn person_message(code: &str) -> Option<&'static str> {
+    let t = &crate::i18n::texts().sms;
     Some(match code {
         "LimitExceeded.PhoneNumberDailyLimit"
-        | "LimitExceeded.PhoneNumberSameContentDailyLimit" => {
-            "这个手机号今天接收的短信已达上限，请明天再试"
-        }
-        "LimitExceeded.PhoneNumberOneHourLimit" => {
-            "这个手机号一小时内接收的短信已达上限，请稍后再试"
-        }
+        | "LimitExceeded.PhoneNumberSameContentDailyLimit" => t.daily_limit,
+        "LimitExceeded.PhoneNumberOneHourLimit" => t.hourly_limit,
         "LimitExceeded.PhoneNumberThirtySecondLimit" | "LimitExceeded.DeliveryFrequencyLimit" => {
-            "短信发送太频繁，请稍后再试"
+            t.too_frequent
         }
-        "InvalidParameterValue.IncorrectPhoneNumber" => "手机号码有误，请检查后再试",
-        "FailedOperation.PhoneNumberInBlacklist" => {
-            "这个手机号暂时无法接收短信（可能已退订），请换一个号码"
-        }
+        "InvalidParameterValue.IncorrectPhoneNumber" => t.bad_number,
+        "FailedOperation.PhoneNumberInBlacklist" => t.unsubscribed,
         _ => return None,
     })
 }
