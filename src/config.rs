@@ -361,7 +361,7 @@ pub struct Settings {
     )]
     pub bind_require_sms: BindRequireSms,
 
-    /// The site's name, on every page and in every title [default: 统一登录, in English "Sign-in"].
+    /// The site's name, on every page and in every title [default: 统一登录, in English "Unified Login"].
     #[arg(long, env = "QQLOGIN_SITE_NAME", value_name = "QQLOGIN_SITE_NAME",
           value_parser = parse_site_name)]
     pub site_name: Option<String>,

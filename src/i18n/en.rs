@@ -6,7 +6,7 @@ pub static TEXTS: Texts = Texts {
     common: Common {
         language_name: "English",
         language_label: "Language",
-        default_site_name: "Sign-in",
+        default_site_name: "Unified Login",
         point_one_tap: "Log in with your QQ account in one tap: no new password to remember",
         point_qq_password: |site| {
             format!("You type your QQ password only on QQ's own page: {site} never sees it")
@@ -43,7 +43,7 @@ pub static TEXTS: Texts = Texts {
     login: Login {
         title: "Log in",
         first_time: "The first time you log in with QQ, you only need to link your mobile number.",
-        or_password: "or log in with your mobile number or user name and password",
+        or_password: "or log in with a password",
         username: "Mobile number or user name",
         submit: "Log in",
     },

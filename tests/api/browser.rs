@@ -578,7 +578,7 @@ impl Phone {
     /// default name, in either language), at `path`.
     async fn assert_page(&self, title: &str, path: &str) {
         let (actual_title, actual_path) = (self.title().await, self.path().await);
-        let titled = ["统一登录", "Sign-in"]
+        let titled = ["统一登录", "Unified Login"]
             .iter()
             .any(|site| actual_title == format!("{title} - {site}"));
         assert!(

@@ -69,7 +69,7 @@ async fn pages_are_chinese_unless_the_browser_prefers_english() {
             Some("en-GB,en;q=0.9,zh-CN;q=0.5"),
             "en",
             &[
-                "<title>Log in - Sign-in</title>",
+                "<title>Log in - Unified Login</title>",
                 "<span>Log in with QQ</span>",
                 "Forgot your password?",
                 ">中文</button>",

@@ -165,6 +165,16 @@ impl Tour {
         assert_eq!(self.phone.path().await, path);
     }
 
+    /// The pictures README shows: every page on the phone, the two that
+    /// change most with the width on the laptop, the login in dark mode.
+    fn in_readme(&self, page: &str) -> bool {
+        match self.screen {
+            Screen::Phone => page != "bind-code-sent",
+            Screen::Desktop => matches!(page, "login" | "bind"),
+            Screen::DarkPhone => page == "login",
+        }
+    }
+
     /// Saves the screen as `target/screenshots/tour/{lang}/{page}-{screen}.png`,
     /// and under `docs/screenshots/` when asked to.
     async fn shoot(&self, page: &str) {
@@ -177,7 +187,7 @@ impl Tour {
         assert!(png.starts_with(b"\x89PNG"), "a screenshot is a PNG");
         let file = format!("{}/{page}-{}.png", self.lang.tag(), self.screen.name());
         let mut dirs = vec![super::screenshot_dir().join("tour")];
-        if std::env::var_os("QQLOGIN_README_SCREENSHOTS").is_some() {
+        if std::env::var_os("QQLOGIN_README_SCREENSHOTS").is_some() && self.in_readme(page) {
             dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots"));
         }
         for dir in dirs {
@@ -199,6 +209,11 @@ async fn in_chinese_on_a_phone() {
 #[actix_web::test]
 async fn in_english_on_a_phone() {
     tour(Lang::En, Screen::Phone).await;
+}
+
+#[actix_web::test]
+async fn in_chinese_on_a_phone_in_dark_mode() {
+    tour(Lang::Zh, Screen::DarkPhone).await;
 }
 
 #[actix_web::test]
