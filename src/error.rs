@@ -1,6 +1,6 @@
 //! The web layer's one error type. Every failure a person can meet becomes,
-//! here and only here, a status and a message in Chinese saying what happened
-//! and what to do: an HTML page ([`AppError`]) or a JSON body ([`ApiError`]).
+//! here and only here, a status and a message in the request's language
+//! ([`crate::i18n`]) saying what happened and what to do: an HTML page ([`AppError`]) or a JSON body ([`ApiError`]).
 //! The full cause goes to the log, never to the person.
 
 use actix_web::http::StatusCode;
@@ -199,91 +199,91 @@ const HASHER_BUSY_RETRY_SECS: u64 = 2;
 
 impl AppError {
     pub fn explain(&self) -> Explanation {
-        use Action::{Account as ACCOUNT, Home as HOME, LogInAgain as TRY_QQ_AGAIN};
+        use Action::{Account, Home, LogInAgain};
         use StatusCode as S;
         let m = &crate::i18n::texts().errors;
         // The database is down or too busy: nothing the person did wrong.
-        let unavailable = (S::SERVICE_UNAVAILABLE, m.unavailable, HOME);
+        let unavailable = (S::SERVICE_UNAVAILABLE, m.unavailable, Home);
         let (status, message, action) = match self {
-            Self::State(StateError::Missing) => (S::BAD_REQUEST, m.state_missing, TRY_QQ_AGAIN),
-            Self::State(StateError::Mismatch) => (S::BAD_REQUEST, m.state_mismatch, TRY_QQ_AGAIN),
-            Self::State(StateError::Expired) => (S::BAD_REQUEST, m.state_expired, TRY_QQ_AGAIN),
-            Self::NoCode => (S::BAD_REQUEST, m.no_code, TRY_QQ_AGAIN),
-            Self::Qq(e) if e.is_rejected_code() => (S::BAD_REQUEST, m.code_rejected, TRY_QQ_AGAIN),
-            Self::Qq(QqError::Timeout) => (S::SERVICE_UNAVAILABLE, m.qq_timeout, TRY_QQ_AGAIN),
-            Self::Qq(_) => (S::SERVICE_UNAVAILABLE, m.qq_failed, TRY_QQ_AGAIN),
+            Self::State(StateError::Missing) => (S::BAD_REQUEST, m.state_missing, LogInAgain),
+            Self::State(StateError::Mismatch) => (S::BAD_REQUEST, m.state_mismatch, LogInAgain),
+            Self::State(StateError::Expired) => (S::BAD_REQUEST, m.state_expired, LogInAgain),
+            Self::NoCode => (S::BAD_REQUEST, m.no_code, LogInAgain),
+            Self::Qq(e) if e.is_rejected_code() => (S::BAD_REQUEST, m.code_rejected, LogInAgain),
+            Self::Qq(QqError::Timeout) => (S::SERVICE_UNAVAILABLE, m.qq_timeout, LogInAgain),
+            Self::Qq(_) => (S::SERVICE_UNAVAILABLE, m.qq_failed, LogInAgain),
             Self::Token(_) | Self::Input(InputError::Token) => {
-                (S::BAD_REQUEST, m.bind_token, TRY_QQ_AGAIN)
+                (S::BAD_REQUEST, m.bind_token, LogInAgain)
             }
-            Self::Input(InputError::OtherBrowser) => (S::FORBIDDEN, m.other_browser, TRY_QQ_AGAIN),
-            Self::Input(InputError::Missing) => (S::BAD_REQUEST, m.missing, TRY_QQ_AGAIN),
-            Self::Input(InputError::Mobile) => (S::BAD_REQUEST, m.mobile, TRY_QQ_AGAIN),
-            Self::Input(InputError::Password) => (S::BAD_REQUEST, m.password_length, TRY_QQ_AGAIN),
-            Self::Input(InputError::SmsCode) => (S::BAD_REQUEST, m.sms_code_format, TRY_QQ_AGAIN),
+            Self::Input(InputError::OtherBrowser) => (S::FORBIDDEN, m.other_browser, LogInAgain),
+            Self::Input(InputError::Missing) => (S::BAD_REQUEST, m.missing, LogInAgain),
+            Self::Input(InputError::Mobile) => (S::BAD_REQUEST, m.mobile, LogInAgain),
+            Self::Input(InputError::Password) => (S::BAD_REQUEST, m.password_length, LogInAgain),
+            Self::Input(InputError::SmsCode) => (S::BAD_REQUEST, m.sms_code_format, LogInAgain),
             Self::Input(InputError::PasswordsDiffer) => {
-                (S::BAD_REQUEST, m.passwords_differ, ACCOUNT)
+                (S::BAD_REQUEST, m.passwords_differ, Account)
             }
-            Self::Input(InputError::NotConfirmed) => (S::BAD_REQUEST, m.not_confirmed, ACCOUNT),
+            Self::Input(InputError::NotConfirmed) => (S::BAD_REQUEST, m.not_confirmed, Account),
             Self::Account(AccountError::ReauthFailed) => {
-                (S::UNAUTHORIZED, m.reauth_failed, ACCOUNT)
+                (S::UNAUTHORIZED, m.reauth_failed, Account)
             }
             Self::Account(AccountError::QqLinkedElsewhere) => {
-                (S::CONFLICT, m.qq_linked_elsewhere, ACCOUNT)
+                (S::CONFLICT, m.qq_linked_elsewhere, Account)
             }
-            Self::Account(AccountError::OnlyWayIn) => (S::CONFLICT, m.only_way_in, ACCOUNT),
-            Self::Account(AccountError::NotLinked) => (S::CONFLICT, m.not_linked, ACCOUNT),
-            Self::Account(AccountError::MobileTaken) => (S::CONFLICT, m.mobile_taken, ACCOUNT),
+            Self::Account(AccountError::OnlyWayIn) => (S::CONFLICT, m.only_way_in, Account),
+            Self::Account(AccountError::NotLinked) => (S::CONFLICT, m.not_linked, Account),
+            Self::Account(AccountError::MobileTaken) => (S::CONFLICT, m.mobile_taken, Account),
             Self::Account(AccountError::NoSuchAccount) => {
-                (S::NOT_FOUND, m.no_such_account, TRY_QQ_AGAIN)
+                (S::NOT_FOUND, m.no_such_account, LogInAgain)
             }
-            Self::Account(AccountError::Disabled) => (S::FORBIDDEN, m.disabled, HOME),
-            Self::Account(AccountError::HeldBySite) => (S::CONFLICT, m.held_by_site, ACCOUNT),
-            Self::Account(AccountError::Gone) => (S::UNAUTHORIZED, m.gone, TRY_QQ_AGAIN),
-            Self::Csrf => (S::FORBIDDEN, m.csrf, HOME),
-            Self::NotFound => (S::NOT_FOUND, m.not_found, HOME),
-            Self::Unauthenticated => (S::UNAUTHORIZED, m.unauthenticated, TRY_QQ_AGAIN),
+            Self::Account(AccountError::Disabled) => (S::FORBIDDEN, m.disabled, Home),
+            Self::Account(AccountError::HeldBySite) => (S::CONFLICT, m.held_by_site, Account),
+            Self::Account(AccountError::Gone) => (S::UNAUTHORIZED, m.gone, LogInAgain),
+            Self::Csrf => (S::FORBIDDEN, m.csrf, Home),
+            Self::NotFound => (S::NOT_FOUND, m.not_found, Home),
+            Self::Unauthenticated => (S::UNAUTHORIZED, m.unauthenticated, LogInAgain),
             Self::ReauthRequired => (S::UNAUTHORIZED, m.reauth_required, Action::Verify),
-            Self::BadRequest(_) => (S::BAD_REQUEST, m.bad_request, HOME),
-            Self::TooLarge => (S::PAYLOAD_TOO_LARGE, m.too_large, HOME),
+            Self::BadRequest(_) => (S::BAD_REQUEST, m.bad_request, Home),
+            Self::TooLarge => (S::PAYLOAD_TOO_LARGE, m.too_large, Home),
             Self::HeadersTooLarge => (
                 S::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 m.headers_too_large,
-                HOME,
+                Home,
             ),
-            Self::BodyTimeout => (S::REQUEST_TIMEOUT, m.body_timeout, HOME),
+            Self::BodyTimeout => (S::REQUEST_TIMEOUT, m.body_timeout, Home),
             Self::UnsupportedMediaType => {
-                (S::UNSUPPORTED_MEDIA_TYPE, m.unsupported_media_type, HOME)
+                (S::UNSUPPORTED_MEDIA_TYPE, m.unsupported_media_type, Home)
             }
             Self::Account(AccountError::Throttled(_)) => {
-                (S::TOO_MANY_REQUESTS, m.throttled, TRY_QQ_AGAIN)
+                (S::TOO_MANY_REQUESTS, m.throttled, LogInAgain)
             }
             Self::Account(AccountError::Hash(HashError::Busy)) => {
-                (S::SERVICE_UNAVAILABLE, m.hasher_busy, HOME)
+                (S::SERVICE_UNAVAILABLE, m.hasher_busy, Home)
             }
-            Self::Account(AccountError::TokenUsed) => (S::BAD_REQUEST, m.token_used, TRY_QQ_AGAIN),
-            Self::Account(AccountError::Busy) => (S::CONFLICT, m.busy, TRY_QQ_AGAIN),
+            Self::Account(AccountError::TokenUsed) => (S::BAD_REQUEST, m.token_used, LogInAgain),
+            Self::Account(AccountError::Busy) => (S::CONFLICT, m.busy, LogInAgain),
             Self::Account(AccountError::WrongCredentials) => {
-                (S::UNAUTHORIZED, m.wrong_credentials, TRY_QQ_AGAIN)
+                (S::UNAUTHORIZED, m.wrong_credentials, LogInAgain)
             }
             Self::Account(AccountError::WrongPassword) => {
-                (S::UNAUTHORIZED, m.wrong_password, TRY_QQ_AGAIN)
+                (S::UNAUTHORIZED, m.wrong_password, LogInAgain)
             }
-            Self::Account(AccountError::OpenIdTaken) => (S::CONFLICT, m.openid_taken, TRY_QQ_AGAIN),
+            Self::Account(AccountError::OpenIdTaken) => (S::CONFLICT, m.openid_taken, LogInAgain),
             Self::Account(AccountError::UserHasOtherQq) => {
-                (S::CONFLICT, m.user_has_other_qq, TRY_QQ_AGAIN)
+                (S::CONFLICT, m.user_has_other_qq, LogInAgain)
             }
-            Self::Account(AccountError::NotProven) => (S::BAD_REQUEST, m.not_proven, TRY_QQ_AGAIN),
+            Self::Account(AccountError::NotProven) => (S::BAD_REQUEST, m.not_proven, LogInAgain),
             Self::Account(AccountError::SmsCodeRequired) => {
-                (S::BAD_REQUEST, m.sms_code_required, TRY_QQ_AGAIN)
+                (S::BAD_REQUEST, m.sms_code_required, LogInAgain)
             }
             Self::Account(AccountError::SmsCodeInvalid) => {
-                (S::BAD_REQUEST, m.sms_code_invalid, TRY_QQ_AGAIN)
+                (S::BAD_REQUEST, m.sms_code_invalid, LogInAgain)
             }
             Self::Sms(SendRefused::TooSoon(_)) => {
-                (S::TOO_MANY_REQUESTS, m.sms_too_soon, TRY_QQ_AGAIN)
+                (S::TOO_MANY_REQUESTS, m.sms_too_soon, LogInAgain)
             }
             Self::Sms(SendRefused::DailyCap(_)) => {
-                (S::TOO_MANY_REQUESTS, m.sms_daily_cap, TRY_QQ_AGAIN)
+                (S::TOO_MANY_REQUESTS, m.sms_daily_cap, LogInAgain)
             }
             Self::Sms(SendRefused::Sender(e)) => (
                 S::SERVICE_UNAVAILABLE,
@@ -291,14 +291,14 @@ impl AppError {
                     detail: e.message(),
                     ..m.sms_failed
                 },
-                TRY_QQ_AGAIN,
+                LogInAgain,
             ),
             Self::ImageCode(ImageCodeError::Wrong) => {
-                (S::BAD_REQUEST, m.image_code_wrong, TRY_QQ_AGAIN)
+                (S::BAD_REQUEST, m.image_code_wrong, LogInAgain)
             }
-            Self::SmsNotAllowed => (S::BAD_REQUEST, m.sms_not_allowed, TRY_QQ_AGAIN),
+            Self::SmsNotAllowed => (S::BAD_REQUEST, m.sms_not_allowed, LogInAgain),
             Self::Account(AccountError::Db(DbError::LinkedTwice)) => {
-                (S::CONFLICT, m.linked_twice, HOME)
+                (S::CONFLICT, m.linked_twice, Home)
             }
             Self::Unavailable => unavailable,
             Self::Sms(SendRefused::Db(e)) if e.is_unavailable() => unavailable,
@@ -311,7 +311,7 @@ impl AppError {
             | Self::Session(_)
             | Self::Render(_)
             | Self::ImageCode(_)
-            | Self::Sms(SendRefused::Db(_)) => (S::INTERNAL_SERVER_ERROR, m.internal, HOME),
+            | Self::Sms(SendRefused::Db(_)) => (S::INTERNAL_SERVER_ERROR, m.internal, Home),
         };
         Explanation {
             status,
