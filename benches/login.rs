@@ -544,6 +544,21 @@ impl Drop for Proc {
     }
 }
 
+/// Keeps a log that holds warnings as `target/bench-logs/{label}-{port}.log`:
+/// the temp dir with the others goes at exit.
+fn keep_log(proc: &Proc, label: &str) {
+    let kept = std::env::current_exe().ok().and_then(|exe| {
+        // target/release/deps/login-HASH → target/bench-logs
+        let dir = exe.parent()?.parent()?.parent()?.join("bench-logs");
+        fs::create_dir_all(&dir).ok()?;
+        let name = format!("{label}-{}.log", proc.addr.port());
+        fs::copy(&proc.log, dir.join(name)).ok()
+    });
+    if kept.is_none() {
+        println!("note: could not keep {}", proc.log.display());
+    }
+}
+
 fn free_addr() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").context("no free port on 127.0.0.1")?;
     Ok(listener.local_addr()?)
@@ -1381,6 +1396,9 @@ impl Bench {
             qq_cpu,
         } = driven?;
         let log_lines = proc.log_lines();
+        if log_lines > 0 && side != Side::Floor {
+            keep_log(&proc, &format!("{}-{}", sc.name, side.name(&self.knobs)));
+        }
         drop(proc);
         latencies.sort_unstable();
         let count = latencies.len() as f64;
@@ -2003,7 +2021,7 @@ fn run_rounds(bench: &mut Bench, machine: &str) -> anyhow::Result<ExitCode> {
         .sum();
     if log_lines > 0 {
         println!(
-            "note: the service wrote {log_lines} warning/error lines in all (logs in the temp dir, removed at exit)."
+            "note: the service wrote {log_lines} warning/error lines in all (each run's log kept in target/bench-logs/)."
         );
     }
     if let Some(out) = &k.out {
