@@ -205,6 +205,13 @@ async fn screenshots_of_the_pages_on_a_phone(backend: Backend) {
         phone.assert_fits_the_screen().await;
         phone.screenshot("bind-code-sent").await;
         phone.assert_accessible("bind, a code sent").await;
+        let spoken = phone
+            .live_text_once_filled(&format!("{NEW_WAY_SEND_BUTTON} + [aria-live=polite]"))
+            .await;
+        assert!(
+            spoken.ends_with("秒后可以重新获取验证码"),
+            "screen readers hear the countdown: {spoken}"
+        );
         phone.register(&code, PASSWORD).await;
         phone.assert_page("首页", "/").await;
         phone.assert_fits_the_screen().await;
@@ -1083,6 +1090,31 @@ impl Phone {
             .unwrap_or_else(|e| panic!("unfocus {page}: {e}"));
         assert!(stops > 0, "Tab reached no control on {page}");
         unseen
+    }
+
+    /// The text of the live region `css` (out of sight, so its
+    /// `textContent`), once a script has put some in, within [`WAIT`].
+    async fn live_text_once_filled(&self, css: &str) -> String {
+        let until = Instant::now() + WAIT;
+        loop {
+            let text = self
+                .client
+                .execute(
+                    "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+                    vec![json!(css)],
+                )
+                .await
+                .unwrap_or_else(|e| panic!("text of {css}: {e}"));
+            match text.as_str() {
+                Some(text) if !text.is_empty() => return text.to_owned(),
+                _ => assert!(
+                    Instant::now() < until,
+                    "{css} was never filled ({text}) on {}",
+                    self.where_am_i().await
+                ),
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// A number evaluated by `script` in the page.
