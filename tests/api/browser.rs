@@ -6,6 +6,11 @@
 //! end. Without chromedriver the tests print a note and pass, so `cargo test`
 //! still runs everywhere; in CI (`CI` set) a missing chromedriver fails them.
 //! Screenshots go to `target/screenshots/`.
+//!
+//! Every page is checked with axe-core (`Phone::assert_accessible`), read
+//! from `tests/axe/node_modules` (`npm ci --prefix tests/axe`) and injected
+//! into the page: no network. Without it the check is skipped with a loud
+//! note, or fails in CI.
 
 use std::future::Future;
 use std::net::{TcpListener, TcpStream};
@@ -389,7 +394,8 @@ async fn both_ways_of_the_bind_page(backend: Backend) {
 
 /// On a laptop the site's panel stands beside the card, nothing scrolls
 /// sideways, and the login page, everything included, stays under its
-/// budget (reported, for the record).
+/// budget (reported, for the record); every page passes the accessibility
+/// check at this size.
 async fn on_a_laptop_the_site_stands_beside_the_card_and_the_login_page_is_light(backend: Backend) {
     in_browser_on(backend, "desktop", Screen::Desktop, |laptop| async move {
         laptop.goto("/login").await;
@@ -433,7 +439,8 @@ async fn on_a_laptop_the_site_stands_beside_the_card_and_the_login_page_is_light
     .await;
 }
 
-/// A phone set to dark mode gets the dark pages.
+/// A phone set to dark mode gets the dark pages, and every page passes the
+/// accessibility check in them (their own contrast).
 async fn dark_mode_follows_the_system(backend: Backend) {
     in_browser_on(backend, "dark", Screen::DarkPhone, |phone| async move {
         phone.goto("/login").await;
