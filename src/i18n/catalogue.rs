@@ -47,6 +47,9 @@ pub struct Common {
     pub send_code: &'static str,
     /// The send button while it waits; `{}` becomes the seconds left (static/sms.js).
     pub resend_countdown: &'static str,
+    /// What a screen reader hears when the wait begins (`{}`: seconds) and ends.
+    pub resend_spoken: &'static str,
+    pub resend_ready: &'static str,
     pub password: &'static str,
     pub new_password: &'static str,
     pub password_again: &'static str,

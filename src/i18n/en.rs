@@ -21,6 +21,8 @@ pub static TEXTS: Texts = Texts {
         sms_code_placeholder: "6 digits",
         send_code: "Send code",
         resend_countdown: "Resend in {}s",
+        resend_spoken: "You can ask for a new code in {} seconds",
+        resend_ready: "You can ask for a new code now",
         password: "Password",
         new_password: "New password",
         password_again: "New password again",

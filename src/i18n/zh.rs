@@ -19,6 +19,8 @@ pub static TEXTS: Texts = Texts {
         sms_code_placeholder: "6位数字",
         send_code: "获取验证码",
         resend_countdown: "{}秒后重新获取",
+        resend_spoken: "{}秒后可以重新获取验证码",
+        resend_ready: "现在可以重新获取验证码",
         password: "密码",
         new_password: "新密码",
         password_again: "再输入一次",

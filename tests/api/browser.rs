@@ -6,13 +6,21 @@
 //! end. Without chromedriver the tests print a note and pass, so `cargo test`
 //! still runs everywhere; in CI (`CI` set) a missing chromedriver fails them.
 //! Screenshots go to `target/screenshots/`.
+//!
+//! Every page is checked with axe-core (`Phone::assert_accessible`), read
+//! from `tests/axe/node_modules` (`npm ci --prefix tests/axe`) and injected
+//! into the page: no network. Without it the check is skipped with a loud
+//! note, or fails in CI.
 
 use std::future::Future;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -41,6 +49,15 @@ pub(crate) static BROWSERS: Semaphore = Semaphore::const_new(2);
 
 const MOBILE: &str = "13800138000";
 
+/// axe-core as `npm ci --prefix tests/axe` installs it, at the version its lock file pins.
+const AXE_SCRIPT: &str = "tests/axe/node_modules/axe-core/axe.min.js";
+/// What axe checks: WCAG 2.0 and 2.1, levels A and AA, and its best practices.
+const AXE_TAGS: [&str; 5] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"];
+/// Impacts that fail a test; minor and moderate ones are only reported.
+const AXE_FAILING_IMPACTS: [&str; 2] = ["serious", "critical"];
+/// The most Tab presses one page may take to go round its controls.
+const MAX_TAB_STOPS: usize = 80;
+
 // ---------------------------------------------------------------------------
 // The tests
 // ---------------------------------------------------------------------------
@@ -56,9 +73,11 @@ async fn first_qq_login_on_a_phone_then_logout_then_straight_back_in(backend: Ba
             i64::from(PHONE_WIDTH),
             "a phone-sized viewport"
         );
+        phone.assert_accessible("login").await;
 
         phone.sign_up_with_qq("小明", MOBILE, PASSWORD).await;
         assert_eq!(phone.h1().await, format!("你好，{MOBILE}"));
+        phone.assert_accessible("home, logged in").await;
 
         phone
             .click(Locator::XPath("//button[normalize-space()='退出登录']"))
@@ -70,6 +89,7 @@ async fn first_qq_login_on_a_phone_then_logout_then_straight_back_in(backend: Ba
             "欢迎",
             "logged out: the home page no longer knows me"
         );
+        phone.assert_accessible("home, logged out").await;
 
         phone.goto("/login").await;
         phone.qq_authorize("小明").await;
@@ -116,6 +136,7 @@ async fn wrong_password_shows_the_form_again_with_the_reason(backend: Backend) {
             "the password is never sent back"
         );
         phone.screenshot("login-error").await;
+        phone.assert_accessible("login with an error").await;
 
         phone.fill("#password", PASSWORD).await;
         phone
@@ -153,6 +174,7 @@ async fn wrong_password_shows_the_form_again_with_the_reason(backend: Backend) {
         );
         assert_eq!(phone.value("#existing-password").await, "");
         phone.screenshot("bind-error").await;
+        phone.assert_accessible("bind with an error").await;
 
         // The same page, corrected: a new mobile creates the account and logs in.
         phone.bind_new_mobile("13900139000", PASSWORD).await;
@@ -176,6 +198,7 @@ async fn screenshots_of_the_pages_on_a_phone(backend: Backend) {
             .await;
         phone.assert_fits_the_screen().await;
         phone.screenshot("dev-qq-authorize").await;
+        phone.assert_accessible("dev QQ authorize").await;
 
         phone.fill("#nickname", "小明").await;
         phone
@@ -184,10 +207,19 @@ async fn screenshots_of_the_pages_on_a_phone(backend: Backend) {
         phone.assert_page("绑定账号", "/oauth/qq/callback").await;
         phone.assert_fits_the_screen().await;
         phone.screenshot("bind").await;
+        phone.assert_accessible("bind").await;
 
         let code = phone.ask_for_a_code(MOBILE).await;
         phone.assert_fits_the_screen().await;
         phone.screenshot("bind-code-sent").await;
+        phone.assert_accessible("bind, a code sent").await;
+        let spoken = phone
+            .live_text_once_filled(&format!("{NEW_WAY_SEND_BUTTON} + [aria-live=polite]"))
+            .await;
+        assert!(
+            spoken.ends_with("秒后可以重新获取验证码"),
+            "screen readers hear the countdown: {spoken}"
+        );
         phone.register(&code, PASSWORD).await;
         phone.assert_page("首页", "/").await;
         phone.assert_fits_the_screen().await;
@@ -223,6 +255,7 @@ async fn the_account_centre_on_a_phone_unlink_link_again_and_reset(backend: Back
         phone.screenshot("account").await;
         phone.scroll_to("#sessions-heading").await;
         phone.screenshot("account-sessions").await;
+        phone.assert_accessible("account centre").await;
 
         phone
             .click(Locator::XPath("//button[normalize-space()='解除QQ绑定']"))
@@ -231,6 +264,11 @@ async fn the_account_centre_on_a_phone_unlink_link_again_and_reset(backend: Back
         assert_eq!(phone.text_of("[role=status]").await, "QQ账号已解除绑定。");
         assert!(phone.body_text().await.contains("还没有绑定QQ账号"));
         phone.screenshot("account-unlinked").await;
+        phone
+            .assert_accessible("account centre with a notice")
+            .await;
+        phone.assert_other_pages_accessible().await;
+        phone.goto("/account").await;
 
         phone
             .click(Locator::XPath("//button[normalize-space()='绑定QQ账号']"))
@@ -260,10 +298,12 @@ async fn the_account_centre_on_a_phone_unlink_link_again_and_reset(backend: Back
         phone.fill("#image_code", &answer).await;
         phone.assert_fits_the_screen().await;
         phone.screenshot("password-reset").await;
+        phone.assert_accessible("password reset").await;
         phone
             .click(Locator::XPath("//button[normalize-space()='获取验证码']"))
             .await;
         phone.assert_page("找回密码", "/password/reset/code").await;
+        phone.assert_accessible("password reset, a code sent").await;
         let code = phone.code_in_notice().await;
         phone.fill("#sms_code", &code).await;
         let new_password = "a new password 2026";
@@ -283,6 +323,7 @@ async fn the_account_centre_on_a_phone_unlink_link_again_and_reset(backend: Back
         );
         phone.assert_fits_the_screen().await;
         phone.screenshot("password-reset-done").await;
+        phone.assert_accessible("password reset done").await;
 
         phone
             .click(Locator::XPath(
@@ -332,6 +373,7 @@ async fn both_ways_of_the_bind_page(backend: Backend) {
         assert_eq!(phone.value("#mobile").await, MOBILE, "the mobile is kept");
         phone.assert_fits_the_screen().await;
         phone.screenshot("bind-code-wrong").await;
+        phone.assert_accessible("bind with a field error").await;
         phone.register(&code, PASSWORD).await;
         phone.assert_page("首页", "/").await;
         assert_eq!(phone.h1().await, format!("你好，{MOBILE}"));
@@ -355,7 +397,8 @@ async fn both_ways_of_the_bind_page(backend: Backend) {
 
 /// On a laptop the site's panel stands beside the card, nothing scrolls
 /// sideways, and the login page, everything included, stays under its
-/// budget (reported, for the record).
+/// budget (reported, for the record); every page passes the accessibility
+/// check at this size.
 async fn on_a_laptop_the_site_stands_beside_the_card_and_the_login_page_is_light(backend: Backend) {
     in_browser_on(backend, "desktop", Screen::Desktop, |laptop| async move {
         laptop.goto("/login").await;
@@ -392,11 +435,15 @@ async fn on_a_laptop_the_site_stands_beside_the_card_and_the_login_page_is_light
         laptop.assert_page("绑定账号", "/oauth/qq/callback").await;
         laptop.assert_fits_the_screen().await;
         laptop.screenshot("bind-desktop").await;
+
+        laptop.goto("/login").await;
+        laptop.assert_every_page_accessible().await;
     })
     .await;
 }
 
-/// A phone set to dark mode gets the dark pages.
+/// A phone set to dark mode gets the dark pages, and every page passes the
+/// accessibility check in them (their own contrast).
 async fn dark_mode_follows_the_system(backend: Backend) {
     in_browser_on(backend, "dark", Screen::DarkPhone, |phone| async move {
         phone.goto("/login").await;
@@ -412,6 +459,49 @@ async fn dark_mode_follows_the_system(backend: Backend) {
         assert_eq!(background, json!("rgb(13, 17, 23)"), "the dark page");
         phone.assert_fits_the_screen().await;
         phone.screenshot("login-dark").await;
+
+        phone.assert_every_page_accessible().await;
+    })
+    .await;
+}
+
+/// The accessibility check itself: on a page spoilt on purpose it finds
+/// each fault, so that a page it passes has truly been looked at.
+#[actix_web::test]
+async fn the_accessibility_check_finds_faults_put_there_on_purpose() {
+    in_browser(Backend::Sqlite, "axe_self_test", |phone| async move {
+        phone.goto("/login").await;
+        phone.assert_page("登录", "/login").await;
+        phone
+            .client
+            .execute(
+                // Styles through the CSSOM: the pages' CSP refuses style attributes.
+                "const main = document.querySelector('main');
+                 main.insertAdjacentHTML('beforeend',
+                   '<img src=\"/no-such-image.png\"><p id=\"faint\">faint</p><input name=\"unlabelled\">');
+                 document.querySelector('#faint').style.color = '#ccc';
+                 document.querySelector('#username').style.outline = 'none';",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("spoil the page: {e}"));
+        let unseen = phone.focused_without_outline("login, spoilt").await;
+        assert_eq!(unseen.len(), 1, "{unseen:?}");
+        assert!(unseen[0].starts_with("input#username"), "{unseen:?}");
+        let Some(violations) = phone.axe_violations("login, spoilt").await else {
+            return;
+        };
+        let found: Vec<(&str, &str)> = violations
+            .iter()
+            .filter_map(|v| Some((v["id"].as_str()?, v["impact"].as_str()?)))
+            .collect();
+        for expected in [
+            ("image-alt", "critical"),
+            ("color-contrast", "serious"),
+            ("label", "critical"),
+        ] {
+            assert!(found.contains(&expected), "{expected:?} in {found:?}");
+        }
     })
     .await;
 }
@@ -760,6 +850,286 @@ impl Phone {
             .await;
     }
 
+    /// From the login page, logged out: every page a person meets passes
+    /// [`Self::assert_accessible`], each state of it (errors, notices, a code
+    /// sent) too. Ends logged in, on the page that says the password was reset.
+    async fn assert_every_page_accessible(&self) {
+        self.assert_page("登录", "/login").await;
+        self.assert_accessible("login").await;
+        self.fill("#username", MOBILE).await;
+        self.fill("#password", "not the password").await;
+        self.click(Locator::XPath(
+            "//form[@action='/login']//button[@type='submit']",
+        ))
+        .await;
+        self.assert_page("登录", "/login").await;
+        self.assert_accessible("login with an error").await;
+
+        self.click(Locator::LinkText("QQ登录")).await;
+        self.assert_page("QQ登录（开发用模拟）", "/dev/qq/oauth2.0/authorize")
+            .await;
+        self.assert_accessible("dev QQ authorize").await;
+        self.fill("#nickname", "小白").await;
+        self.click(Locator::XPath("//button[normalize-space()='授权并登录']"))
+            .await;
+        self.assert_page("绑定账号", "/oauth/qq/callback").await;
+        self.assert_accessible("bind").await;
+        self.bind_existing_account(MOBILE, "not the password").await;
+        self.assert_page("绑定账号", "/oauth/qq/bind").await;
+        self.assert_accessible("bind with an error").await;
+        let code = self.ask_for_a_code(MOBILE).await;
+        self.assert_accessible("bind, a code sent").await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        self.register(wrong, PASSWORD).await;
+        self.assert_page("绑定账号", "/oauth/qq/bind").await;
+        assert!(!self.text_of("#sms_code-error").await.is_empty());
+        self.assert_accessible("bind with a field error").await;
+        self.register(&code, PASSWORD).await;
+        self.assert_page("首页", "/").await;
+        self.assert_accessible("home, logged in").await;
+
+        self.click(Locator::LinkText("账号中心")).await;
+        self.assert_page("账号中心", "/account").await;
+        self.assert_accessible("account centre").await;
+        self.click(Locator::XPath("//button[normalize-space()='解除QQ绑定']"))
+            .await;
+        self.assert_page("账号中心", "/account").await;
+        self.assert_accessible("account centre with a notice").await;
+        self.assert_other_pages_accessible().await;
+
+        // Linked again, so that the reset's last page names the QQ account.
+        self.goto("/account").await;
+        self.click(Locator::XPath("//button[normalize-space()='绑定QQ账号']"))
+            .await;
+        self.fill("#nickname", "小白").await;
+        self.click(Locator::XPath("//button[normalize-space()='授权并登录']"))
+            .await;
+        self.assert_page("账号中心", "/account").await;
+        self.click(Locator::XPath("//button[normalize-space()='退出登录']"))
+            .await;
+        self.assert_page("登录", "/login").await;
+        self.goto("/").await;
+        self.assert_page("首页", "/").await;
+        self.assert_accessible("home, logged out").await;
+
+        self.goto("/password/reset").await;
+        self.assert_page("找回密码", "/password/reset").await;
+        self.assert_accessible("password reset").await;
+        self.fill("#mobile", MOBILE).await;
+        let answer = self.image_code_answer().await;
+        self.fill("#image_code", &answer).await;
+        self.click(Locator::XPath("//button[normalize-space()='获取验证码']"))
+            .await;
+        self.assert_page("找回密码", "/password/reset/code").await;
+        self.assert_accessible("password reset, a code sent").await;
+        let code = self.code_in_notice().await;
+        self.fill("#sms_code", &code).await;
+        self.fill("#password", "a new password 2026").await;
+        self.fill("#password2", "a new password 2026").await;
+        self.click(Locator::XPath(
+            "//button[normalize-space()='设置新密码并登录']",
+        ))
+        .await;
+        self.assert_page("密码已重设", "/password/reset/done").await;
+        self.assert_accessible("password reset done").await;
+    }
+
+    /// Logged in: the pages no button of the account centre's tests leads
+    /// to (verify, delete) and two error pages pass [`Self::assert_accessible`].
+    async fn assert_other_pages_accessible(&self) {
+        self.goto("/account/verify").await;
+        self.assert_page("验证身份", "/account/verify").await;
+        self.assert_accessible("verify").await;
+        self.goto("/account/delete").await;
+        self.assert_page("注销账号", "/account/delete").await;
+        self.assert_accessible("delete").await;
+        self.goto("/no-such-page").await;
+        self.assert_page("页面不存在", "/no-such-page").await;
+        self.assert_accessible("error: not found").await;
+        // A callback whose state this browser never began.
+        self.goto("/oauth/qq/callback?code=stale&state=stale").await;
+        assert_eq!(self.path().await, "/oauth/qq/callback");
+        self.assert_accessible("error: stale callback").await;
+    }
+
+    /// The page now shown passes axe-core (no serious or critical violation
+    /// of [`AXE_TAGS`]), and Tab shows where the focus is on each control it
+    /// reaches. `page_name` names the page in failure messages.
+    async fn assert_accessible(&self, page_name: &str) {
+        let page = format!("{page_name} ({}, {})", self.label, self.path().await);
+        let unseen = self.focused_without_outline(&page).await;
+        assert!(
+            unseen.is_empty(),
+            "on {page}, Tab focuses these without a visible outline: {unseen:?}"
+        );
+        let Some(violations) = self.axe_violations(&page).await else {
+            return;
+        };
+        let mut failing = Vec::new();
+        for violation in &violations {
+            let impact = violation["impact"].as_str().unwrap_or("unknown");
+            let line = format!(
+                "{} ({impact}): {}; at {}",
+                violation["id"].as_str().unwrap_or("?"),
+                violation["help"].as_str().unwrap_or("?"),
+                violation["targets"]
+            );
+            if AXE_FAILING_IMPACTS.contains(&impact) {
+                failing.push(line);
+            } else {
+                println!("axe on {page}, not failing: {line}");
+            }
+        }
+        assert!(
+            failing.is_empty(),
+            "axe-core finds {} serious or critical violation(s) on {page}:\n  {}",
+            failing.len(),
+            failing.join("\n  ")
+        );
+    }
+
+    /// What axe-core finds wrong on the page now shown, by [`AXE_TAGS`]: one
+    /// `{id, impact, help, targets}` a rule broken. `None` when axe-core is
+    /// not installed (see [`axe_script`]).
+    async fn axe_violations(&self, page: &str) -> Option<Vec<Value>> {
+        let axe = axe_script()?;
+        // A new page each time: inject axe-core again only when it is not there.
+        let present = self
+            .client
+            .execute("return typeof window.axe === 'object';", vec![])
+            .await
+            .unwrap_or_else(|e| panic!("look for axe on {page}: {e}"));
+        if present != Value::Bool(true) {
+            self.client
+                .execute(axe, vec![])
+                .await
+                .unwrap_or_else(|e| panic!("inject axe-core into {page}: {e}"));
+        }
+        let answer = self
+            .client
+            .execute_async(
+                "const [tags, done] = arguments;
+                 axe.run(document, { runOnly: { type: 'tag', values: tags } })
+                   .then(
+                     (results) => done(results.violations.map((v) => ({
+                       id: v.id,
+                       impact: v.impact,
+                       help: v.help,
+                       targets: v.nodes.map((node) => node.target.join(' ')),
+                     }))),
+                     (error) => done('axe.run failed: ' + error),
+                   );",
+                vec![json!(AXE_TAGS)],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("run axe on {page}: {e}"));
+        match answer {
+            Value::Array(violations) => Some(violations),
+            other => panic!("axe on {page}: {other}"),
+        }
+    }
+
+    /// From the top of the page, Tab goes round every control: those that,
+    /// focused so, show no outline at least 2px wide. Leaves the page
+    /// scrolled as it was, nothing focused.
+    async fn focused_without_outline(&self, page: &str) -> Vec<String> {
+        // Focus the body for a moment: Tab then starts from the page's beginning.
+        self.client
+            .execute(
+                "window.__qqloginScroll = [window.scrollX, window.scrollY];
+                 window.__qqloginTabRound = (window.__qqloginTabRound || 0) + 1;
+                 document.body.tabIndex = -1;
+                 document.body.focus();
+                 document.body.removeAttribute('tabindex');",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("focus the body of {page}: {e}"));
+        let tab = KeyActions::new("keyboard".to_owned())
+            .then(KeyAction::Down {
+                value: char::from(Key::Tab),
+            })
+            .then(KeyAction::Up {
+                value: char::from(Key::Tab),
+            });
+        let mut unseen = Vec::new();
+        let mut stops = 0;
+        loop {
+            self.client
+                .perform_actions(tab.clone())
+                .await
+                .unwrap_or_else(|e| panic!("press Tab on {page}: {e}"));
+            let focused = self
+                .client
+                .execute(
+                    "const e = document.activeElement;
+                     if (!e || e === document.body || e === document.documentElement) return null;
+                     if (e.__qqloginTabRound === window.__qqloginTabRound) return null;
+                     e.__qqloginTabRound = window.__qqloginTabRound;
+                     const style = getComputedStyle(e);
+                     const label = (e.innerText || e.value || e.getAttribute('aria-label') || '').trim().slice(0, 24);
+                     return {
+                       what: e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + ' 「' + label + '」',
+                       shown: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2
+                         && style.outlineColor !== 'rgba(0, 0, 0, 0)',
+                     };",
+                    vec![],
+                )
+                .await
+                .unwrap_or_else(|e| panic!("what has the focus on {page}: {e}"));
+            if focused.is_null() {
+                break;
+            }
+            stops += 1;
+            if focused["shown"] != Value::Bool(true) {
+                unseen.push(focused["what"].as_str().unwrap_or("?").to_owned());
+            }
+            assert!(
+                stops <= MAX_TAB_STOPS,
+                "Tab never went round {page}'s controls"
+            );
+        }
+        self.client
+            .release_actions()
+            .await
+            .unwrap_or_else(|e| panic!("release the keyboard on {page}: {e}"));
+        self.client
+            .execute(
+                "if (document.activeElement) document.activeElement.blur();
+                 window.scrollTo(...window.__qqloginScroll);",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("unfocus {page}: {e}"));
+        assert!(stops > 0, "Tab reached no control on {page}");
+        unseen
+    }
+
+    /// The text of the live region `css` (out of sight, so its
+    /// `textContent`), once a script has put some in, within [`WAIT`].
+    async fn live_text_once_filled(&self, css: &str) -> String {
+        let until = Instant::now() + WAIT;
+        loop {
+            let text = self
+                .client
+                .execute(
+                    "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+                    vec![json!(css)],
+                )
+                .await
+                .unwrap_or_else(|e| panic!("text of {css}: {e}"));
+            match text.as_str() {
+                Some(text) if !text.is_empty() => return text.to_owned(),
+                _ => assert!(
+                    Instant::now() < until,
+                    "{css} was never filled ({text}) on {}",
+                    self.where_am_i().await
+                ),
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// A number evaluated by `script` in the page.
     async fn number(&self, script: &str) -> f64 {
         let value = self
@@ -771,6 +1141,30 @@ impl Phone {
             .as_f64()
             .unwrap_or_else(|| panic!("{script} gave {value}"))
     }
+}
+
+/// axe-core's script, read once; `None`, after a loud note, when it is not
+/// installed (and then, under CI, the test fails instead).
+fn axe_script() -> Option<&'static str> {
+    static SCRIPT: OnceLock<Option<String>> = OnceLock::new();
+    SCRIPT
+        .get_or_init(|| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(AXE_SCRIPT);
+            match std::fs::read_to_string(&path) {
+                Ok(script) => Some(script),
+                Err(e) => {
+                    crate::skip::skip(
+                        &format!(
+                            "axe-core is not installed ({}: {e}), so the pages' accessibility was not checked",
+                            path.display()
+                        ),
+                        "run `npm ci --prefix tests/axe` (.ci/run does)",
+                    );
+                    None
+                }
+            }
+        })
+        .as_deref()
 }
 
 /// The send button of the bind page's way "我是新用户".

@@ -1,8 +1,8 @@
 //! The tour: the main pages in both languages, on a phone and on a laptop,
 //! as a person walks through them on day one — the login, QQ, the bind page
 //! (refused beside a field, a code sent), home, the account centre, an error
-//! page. Each page is asserted to be in the language chosen and to fit the
-//! screen, and is photographed into `target/screenshots/tour/`. With
+//! page. Each page is asserted to be in the language chosen, to fit the
+//! screen and to pass axe-core ([`Phone::assert_accessible`]), and is photographed into `target/screenshots/tour/`. With
 //! `QQLOGIN_README_SCREENSHOTS=1` the pictures also replace those under
 //! `docs/screenshots/` that README shows.
 
@@ -92,6 +92,15 @@ async fn tour(lang: Lang, screen: Screen) {
             countdown.starts_with(before) && countdown.ends_with(after),
             "the button counts down in the page's language: {countdown}"
         );
+        let spoken = tour
+            .phone
+            .live_text_once_filled("#send-sms + [aria-live=polite]")
+            .await;
+        let (before, after) = t.common.resend_spoken.split_once("{}").unwrap();
+        assert!(
+            spoken.starts_with(before) && spoken.ends_with(after),
+            "screen readers hear the countdown in the page's language: {spoken}"
+        );
         tour.shoot("bind-code-sent").await;
         let code = last_six_digits(&notice);
         tour.phone.fill("#sms_code", &code).await;
@@ -133,6 +142,8 @@ impl Tour {
         assert_eq!(self.lang_shown().await, self.lang, "at {path}");
         self.in_language(self.lang).await;
         self.phone.assert_fits_the_screen().await;
+        let page = format!("{title} at {path}, {}", self.screen.name());
+        self.phone.assert_accessible(&page).await;
     }
 
     async fn lang_shown(&self) -> Lang {
