@@ -1,7 +1,7 @@
 //! The tour: the main pages in both languages, on a phone and on a laptop,
 //! as a person walks through them on day one — the login, QQ, the bind page
-//! (refused beside a field, a code sent), home, the account centre, an error
-//! page. Each page is asserted to be in the language chosen, to fit the
+//! (refused beside a field, a code sent), home, the account centre and the
+//! pages behind it, the password reset, an error page. Each page is asserted to be in the language chosen, to fit the
 //! screen and to pass axe-core ([`Phone::assert_accessible`]), and is photographed into `target/screenshots/tour/`. With
 //! `QQLOGIN_README_SCREENSHOTS=1` the pictures also replace those under
 //! `docs/screenshots/` that README shows.
@@ -114,6 +114,17 @@ async fn tour(lang: Lang, screen: Screen) {
         tour.is_at(t.account.title, "/account").await;
         tour.shoot("account").await;
 
+        // The pages behind the account centre: pictures kept in target/ only.
+        for (path, title, page) in [
+            ("/account/verify", t.verify.title, "verify"),
+            ("/account/delete", t.delete.title, "delete"),
+            ("/password/reset", t.reset.title, "password-reset"),
+        ] {
+            tour.phone.goto(path).await;
+            tour.is_at(title, path).await;
+            tour.shoot(page).await;
+        }
+
         tour.phone.goto("/no/such/page").await;
         tour.is_at(t.errors.not_found.title, "/no/such/page").await;
         tour.shoot("error").await;
@@ -180,7 +191,10 @@ impl Tour {
     /// change most with the width on the laptop, the login in dark mode.
     fn in_readme(&self, page: &str) -> bool {
         match self.screen {
-            Screen::Phone => page != "bind-code-sent",
+            Screen::Phone => matches!(
+                page,
+                "login" | "bind" | "bind-refused" | "home" | "account" | "error"
+            ),
             Screen::Desktop => matches!(page, "login" | "bind"),
             Screen::DarkPhone => page == "login",
         }
