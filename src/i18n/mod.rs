@@ -272,6 +272,65 @@ mod tests {
         out
     }
 
+    /// A text written straight into a page or a handler would be shown in
+    /// Chinese to everyone: texts people read live in the catalogues only.
+    #[test]
+    fn no_text_is_written_outside_the_catalogues() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let is_chinese = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c);
+        let mut files = Vec::new();
+        let mut dirs = vec![
+            root.join("templates"),
+            root.join("src/routes"),
+            root.join("src/account"),
+        ];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        files.extend(
+            [
+                "src/error.rs",
+                "src/events.rs",
+                "src/sms/mod.rs",
+                "src/sms/sender/mod.rs",
+                "src/sms/sender/tencent_cloud.rs",
+                "src/site.rs",
+                "static/sms.js",
+            ]
+            .map(|f| root.join(f)),
+        );
+        assert!(files.len() > 25, "{files:?}");
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Comments say why, in any language; unit tests may quote texts.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let mut in_comment = false;
+            for (n, line) in code.lines().enumerate() {
+                let trimmed = line.trim_start();
+                if trimmed.starts_with("{#") {
+                    in_comment = true;
+                }
+                let comment = in_comment || trimmed.starts_with("//");
+                if trimmed.contains("#}") {
+                    in_comment = false;
+                }
+                assert!(
+                    comment || !line.chars().any(is_chinese),
+                    "{}:{}: a text outside the catalogues: {line}",
+                    path.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_text_is_there_in_both_languages() {
         let zh = every_text(Lang::Zh.texts());
