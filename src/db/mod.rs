@@ -6,7 +6,9 @@
 //! reaches them through [`Db::run`] (a read), [`Db::write`] (one statement
 //! that writes) and [`Db::transaction`] (several, atomically), which take a
 //! pooled connection and run the work on a blocking thread, so that neither
-//! waiting for a connection nor the query stalls an async worker. The work
+//! waiting for a connection nor the query stalls an async worker; on SQLite,
+//! which lets one connection write at a time, the writes run in turn on one
+//! thread of their own ([`writer`]). The work
 //! gets a [`Conn`], which is a `DbConn` to every query but those of [`user`]
 //! and [`qq_link`]: they also ask it whose tables hold the users, the
 //! service's or the Django site's ([`shared_tables`]).
@@ -27,8 +29,10 @@ pub mod shared_tables;
 pub mod sign_in_event;
 pub mod sms_code;
 pub mod user;
+mod writer;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
@@ -39,6 +43,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use secrecy::ExposeSecret;
 
 use crate::config::{DatabaseUrl, UserTables};
+use writer::Writer;
 
 /// A connection to either backend; diesel dispatches every query on the variant.
 #[derive(diesel::MultiConnection)]
@@ -147,11 +152,13 @@ pub struct Db {
     reads: Pool,
     /// SQLite lets one connection write at a time, and the others wait in
     /// its busy handler, which sleeps between tries: so on SQLite the writes
-    /// have a pool of one connection of their own and queue for it instead.
+    /// have a pool of one connection of their own, used by `writer` alone.
     /// On PostgreSQL this is the same pool as `reads`.
     writes: Pool,
     /// Whether `writes` is a pool of its own (SQLite).
     writes_apart: bool,
+    /// SQLite's writer thread; PostgreSQL's writes run like reads.
+    writer: Option<Arc<Writer>>,
     tables: UserTables,
 }
 
@@ -184,10 +191,16 @@ impl Db {
             DatabaseUrl::Sqlite { .. } => (pool(1), true),
             DatabaseUrl::Postgres { .. } => (reads.clone(), false),
         };
+        let writer = if writes_apart {
+            Writer::start().map(Arc::new)
+        } else {
+            None
+        };
         Self {
             reads,
             writes,
             writes_apart,
+            writer,
             tables,
         }
     }
@@ -202,7 +215,10 @@ impl Db {
         F: FnOnce(&mut Conn<'_>) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        blocking(&self.reads, self.tables, f).await
+        let job = pooled(self.reads.clone(), self.tables, f);
+        actix_web::web::block(move || job(Duration::ZERO))
+            .await
+            .unwrap_or(Err(DbError::Cancelled))
     }
 
     /// Runs `f`, one statement that writes, on the writers' connection.
@@ -214,7 +230,9 @@ impl Db {
         F: FnOnce(&mut Conn<'_>) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        blocking(&self.writes, self.tables, f).await
+        self.on_writer(pooled(self.writes.clone(), self.tables, f))
+            .await
+            .unwrap_or(Err(DbError::Cancelled))
     }
 
     /// Runs `f` in one transaction on the writers' connection: it commits
@@ -227,14 +245,28 @@ impl Db {
         E: From<DbError> + From<DieselError> + Send + 'static,
     {
         let (pool, tables) = (self.writes.clone(), self.tables);
-        actix_web::web::block(move || {
-            let mut pooled = pool.get().map_err(DbError::from)?;
+        self.on_writer(move |waited| {
+            let mut pooled = take(&pool, waited)?;
             // A connection lost mid-transaction leaves diesel's transaction
             // manager broken, which `has_broken` sees.
             pooled.conn.transaction(|db| f(&mut Conn { db, tables }))
         })
         .await
-        .map_err(|_| E::from(DbError::Cancelled))?
+        .unwrap_or_else(|| Err(E::from(DbError::Cancelled)))
+    }
+
+    /// Runs a write's `job` on SQLite's writer thread, or on a blocking
+    /// thread on PostgreSQL; `None` if it was cancelled.
+    async fn on_writer<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(Duration) -> R + Send + 'static,
+    ) -> Option<R> {
+        match &self.writer {
+            Some(writer) => writer.run(job).await,
+            None => actix_web::web::block(move || job(Duration::ZERO))
+                .await
+                .ok(),
+        }
     }
 
     /// Applies pending migrations for the connected backend. Sharing the
@@ -294,18 +326,19 @@ impl Db {
     }
 }
 
-/// `f` with a pooled connection, on a blocking thread (taking the connection
-/// may block too). A connection that `f` found dead is dropped by the pool.
-async fn blocking<T, F>(pool: &Pool, tables: UserTables, f: F) -> Result<T, DbError>
+/// `f` as a job for a blocking thread, which takes a connection from `pool`
+/// when it runs. A connection that `f` found dead is dropped by the pool.
+fn pooled<T, F>(
+    pool: Pool,
+    tables: UserTables,
+    f: F,
+) -> impl FnOnce(Duration) -> Result<T, DbError> + Send + 'static
 where
     F: FnOnce(&mut Conn<'_>) -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
 {
-    let pool = pool.clone();
-    actix_web::web::block(move || {
-        let asked = std::time::Instant::now();
-        let mut pooled = pool.get()?;
-        crate::metrics::db_wait(asked.elapsed().as_secs_f64());
+    move |waited| {
+        let mut pooled = take(&pool, waited)?;
         let result = f(&mut Conn {
             db: &mut pooled.conn,
             tables,
@@ -314,9 +347,18 @@ where
             pooled.lost = e.is_unavailable();
         }
         result
-    })
-    .await
-    .map_err(|_| DbError::Cancelled)?
+    }
+}
+
+/// A connection from `pool` for work that has already `waited` in line for
+/// the writer thread: the pool's time-out counts from when the work was asked
+/// for, so that a queue behind a database gone away fails in time, not one
+/// time-out after another.
+fn take(pool: &Pool, waited: Duration) -> Result<r2d2::PooledConnection<Manager>, DbError> {
+    let asked = Instant::now();
+    let conn = pool.get_timeout(pool.connection_timeout().saturating_sub(waited))?;
+    crate::metrics::db_wait((waited + asked.elapsed()).as_secs_f64());
+    Ok(conn)
 }
 
 /// A pooled connection, and whether a query found it dead.
@@ -388,4 +430,68 @@ impl r2d2::ManageConnection for Manager {
 pub fn now() -> time::PrimitiveDateTime {
     let now = time::OffsetDateTime::now_utc();
     time::PrimitiveDateTime::new(now.date(), now.time())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(dir: &tempfile::TempDir, timeout: Duration) -> Db {
+        let path = dir.path().join("t.db").to_string_lossy().into_owned();
+        Db::new(
+            DatabaseUrl::Sqlite { path },
+            UserTables::Qqlogin,
+            2,
+            timeout,
+        )
+    }
+
+    #[actix_web::test]
+    async fn sqlite_writes_run_in_turn_on_the_writer_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite(&dir, Duration::from_secs(5));
+        let on = |name: &'static str| {
+            move |_: &mut Conn<'_>| Ok(std::thread::current().name() == Some(name))
+        };
+        assert!(db.write(on("sqlite-writer")).await.unwrap());
+        assert!(
+            db.transaction::<_, DbError, _>(on("sqlite-writer"))
+                .await
+                .unwrap()
+        );
+        assert!(!db.run(on("sqlite-writer")).await.unwrap());
+    }
+
+    #[actix_web::test]
+    async fn a_write_that_panics_leaves_the_writer_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite(&dir, Duration::from_secs(5));
+        let panicked = db
+            .write(|_: &mut Conn<'_>| -> Result<(), DbError> { panic!("on purpose") })
+            .await;
+        assert!(matches!(panicked, Err(DbError::Cancelled)), "{panicked:?}");
+        db.write(|conn| Ok(conn.batch_execute("CREATE TABLE t (x INTEGER)")?))
+            .await
+            .unwrap();
+    }
+
+    /// Work that spent the connection time-out in line fails at once instead
+    /// of waiting a time-out of its own (the writes queued behind a database
+    /// gone away would otherwise fail one time-out after another).
+    #[test]
+    fn the_time_waited_in_line_counts_against_the_connection_time_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let timeout = Duration::from_millis(800);
+        let db = sqlite(&dir, timeout);
+        let _held = db.writes.get().unwrap();
+        let asked = Instant::now();
+        assert!(matches!(
+            take(&db.writes, timeout),
+            Err(DbError::Unavailable(_))
+        ));
+        assert!(asked.elapsed() < timeout / 2, "{:?}", asked.elapsed());
+        let asked = Instant::now();
+        assert!(take(&db.writes, Duration::ZERO).is_err());
+        assert!(asked.elapsed() >= timeout, "{:?}", asked.elapsed());
+    }
 }
