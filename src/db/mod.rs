@@ -103,6 +103,10 @@ pub enum DbError {
     /// the service does not choose one (`qqlogin check` lists them).
     #[error("the QQ account is linked to several users in tb_oauth_qq")]
     LinkedTwice,
+    /// A write waited its whole time-out in line for SQLite's writer (behind
+    /// a slow one) and was not run.
+    #[error("database unavailable: no turn to write within the time-out")]
+    NoTurn,
     /// The blocking task was cancelled (the runtime is shutting down).
     #[error("database task was cancelled")]
     Cancelled,
@@ -136,6 +140,7 @@ impl DbError {
         matches!(
             self,
             Self::Unavailable(_)
+                | Self::NoTurn
                 | Self::Query(DieselError::DatabaseError(
                     DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                     _,
@@ -232,7 +237,7 @@ impl Db {
     {
         self.on_writer(pooled(self.writes.clone(), self.tables, f))
             .await
-            .unwrap_or(Err(DbError::Cancelled))
+            .and_then(|done| done)
     }
 
     /// Runs `f` in one transaction on the writers' connection: it commits
@@ -252,20 +257,23 @@ impl Db {
             pooled.conn.transaction(|db| f(&mut Conn { db, tables }))
         })
         .await
-        .unwrap_or_else(|| Err(E::from(DbError::Cancelled)))
+        .unwrap_or_else(|e| Err(E::from(e)))
     }
 
     /// Runs a write's `job` on SQLite's writer thread, or on a blocking
-    /// thread on PostgreSQL; `None` if it was cancelled.
+    /// thread on PostgreSQL.
     async fn on_writer<R: Send + 'static>(
         &self,
         job: impl FnOnce(Duration) -> R + Send + 'static,
-    ) -> Option<R> {
+    ) -> Result<R, DbError> {
         match &self.writer {
-            Some(writer) => writer.run(job).await,
+            Some(writer) => {
+                let within = self.writes.connection_timeout();
+                writer.run(within, job).await
+            }
             None => actix_web::web::block(move || job(Duration::ZERO))
                 .await
-                .ok(),
+                .map_err(|_| DbError::Cancelled),
         }
     }
 

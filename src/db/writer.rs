@@ -4,10 +4,20 @@
 //! sleep per write, and blocking threads held from the reads.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::DbError;
+
 type Job = Box<dyn FnOnce() + Send>;
+
+/// Where a job stands: it is begun or given up exactly once, so that a write
+/// answered "no turn" never lands later.
+const WAITING: u8 = 0;
+const BEGUN: u8 = 1;
+const GIVEN_UP: u8 = 2;
 
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
@@ -37,18 +47,34 @@ impl Writer {
     }
 
     /// Runs `job` on the writer thread, telling it how long it waited in
-    /// line; `None` if it never answered.
+    /// line. A job still in line after `within` (behind a slow one) never
+    /// runs, and its caller gets [`DbError::NoTurn`].
     pub async fn run<R: Send + 'static>(
         &self,
+        within: Duration,
         job: impl FnOnce(Duration) -> R + Send + 'static,
-    ) -> Option<R> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
+    ) -> Result<R, DbError> {
+        let (answer, mut answered) = tokio::sync::oneshot::channel();
+        let turn = Arc::new(AtomicU8::new(WAITING));
         let queued = Instant::now();
+        let its_turn = Arc::clone(&turn);
         self.jobs
             .send(Box::new(move || {
-                let _ = answer.send(job(queued.elapsed()));
+                if take_turn(&its_turn, BEGUN) {
+                    let _ = answer.send(job(queued.elapsed()));
+                }
             }))
-            .ok()?;
-        answered.await.ok()
+            .map_err(|_| DbError::Cancelled)?;
+        match tokio::time::timeout(within, &mut answered).await {
+            Ok(done) => done.map_err(|_| DbError::Cancelled),
+            Err(_) if take_turn(&turn, GIVEN_UP) => Err(DbError::NoTurn),
+            // It began just now: its answer is the one to give.
+            Err(_) => answered.await.map_err(|_| DbError::Cancelled),
+        }
     }
+}
+
+fn take_turn(turn: &AtomicU8, to: u8) -> bool {
+    turn.compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
 }
