@@ -157,7 +157,7 @@ pub struct Db {
     reads: Pool,
     /// SQLite lets one connection write at a time, and the others wait in
     /// its busy handler, which sleeps between tries: so on SQLite the writes
-    /// have a pool of one connection of their own, used by `writer` alone.
+    /// have a pool of one connection of their own, used by `writer`.
     /// On PostgreSQL this is the same pool as `reads`.
     writes: Pool,
     /// Whether `writes` is a pool of its own (SQLite).
@@ -334,8 +334,8 @@ impl Db {
     }
 }
 
-/// `f` as a job for a blocking thread, which takes a connection from `pool`
-/// when it runs. A connection that `f` found dead is dropped by the pool.
+/// `f` as a job for a blocking thread or the writer, which takes a
+/// connection from `pool` when it runs. A connection that `f` found dead is dropped by the pool.
 fn pooled<T, F>(
     pool: Pool,
     tables: UserTables,
