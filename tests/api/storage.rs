@@ -266,6 +266,41 @@ async fn the_purge_forgets_exactly_the_used_states_past_their_expiry(backend: Ba
     assert_eq!(purged, 3, "{left:?}");
 }
 
+/// docs/operating.md's "Commits on PostgreSQL": a setting added to
+/// `DATABASE_URL` as `options=` reaches every pooled connection, writes too.
+#[actix_web::test]
+async fn a_setting_in_the_database_url_reaches_every_connection() {
+    let Some(Backend::Postgres(base)) = Backend::postgres() else {
+        return;
+    };
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20synchronous_commit%3Doff");
+    let db = Db::new(
+        qqlogin::config::DatabaseUrl::parse(&url).unwrap(),
+        Default::default(),
+        2,
+        Duration::from_secs(5),
+    );
+    let setting = || {
+        |conn: &mut qqlogin::db::Conn<'_>| -> Result<String, DbError> {
+            let conn: &mut DbConn = conn;
+            Ok(diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+                "current_setting('synchronous_commit')",
+            ))
+            .get_result(conn)?)
+        }
+    };
+    assert_eq!(db.run(setting()).await.unwrap(), "off");
+    assert_eq!(db.write(setting()).await.unwrap(), "off");
+    let plain = Db::new(
+        qqlogin::config::DatabaseUrl::parse(&base).unwrap(),
+        Default::default(),
+        1,
+        Duration::from_secs(5),
+    );
+    assert_eq!(plain.run(setting()).await.unwrap(), "on");
+}
+
 backend_tests!(
     the_purge_forgets_exactly_the_used_states_past_their_expiry,
     writes_at_once_all_land_and_a_failing_one_leaves_nothing,
